@@ -1,0 +1,73 @@
+"""Bapst et al. (2020), as DeepMind trained it (`../shared/FIDELITY.md`).
+
+Presets after a colon: `configs/bapst.py:demo` trains the same model briefly
+on the bundled demo dataset; `configs/bapst.py:test` runs a few steps (tests).
+"""
+
+import ml_collections
+
+
+def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+
+  # Data: DeepMind's layout, DIR/{train,test}/aggregated*. Unset = demo data.
+  config.data = ml_collections.ConfigDict()
+  config.data.directory = ""
+  config.data.time_index = 9  # 0..9; 9 is IS = 1/e (tau_alpha).
+  config.data.max_train_files = 0  # 0 = all.
+  config.data.max_test_files = 0
+  config.data.cutoff = 2.0
+  config.data.standardize_targets = False
+
+  # Model.
+  config.model = ml_collections.ConfigDict()
+  config.model.mlp_sizes = (64, 64)
+  config.model.decoder_sizes = (64, 64, 1)
+  config.model.num_steps = 7
+  config.model.shared_weights = True
+  config.model.update_order = "sequential"  # DeepMind; or "parallel".
+  config.model.node_features = "type"  # One float; or "one_hot".
+  config.model.implementation = "fused"  # Same function as "reference".
+
+  # Optimisation.
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.learning_rate = 1e-4
+  config.optimizer.b1 = 0.9
+  config.optimizer.b2 = 0.999
+  config.optimizer.eps = 1e-8
+  config.optimizer.clip_global_norm = 1.0  # 0 = no clipping.
+  config.optimizer.schedule = "constant"  # Or "step" (StepLR), "cosine".
+  config.optimizer.step_epochs = 10  # StepLR period, in epochs.
+  config.optimizer.step_gamma = 0.3
+
+  # Training loop.
+  config.train = ml_collections.ConfigDict()
+  config.train.num_epochs = 1000
+  config.train.num_steps = 0  # Overrides num_epochs when > 0.
+  config.train.graphs_per_device = 1  # Global batch = devices x this.
+  config.train.augment_rotations = True  # Axis permutation and reflection.
+  config.train.eval_every = 1000
+  config.train.log_every = 100
+  config.train.checkpoint_every = 1000
+  config.train.keep_checkpoints = 3
+  config.train.seed = 42
+  config.train.metric = "per_graph"  # Mean of per-graph Pearson; or "pooled".
+  config.init_from = ""  # A checkpoint to start from (e.g. a converted TF one).
+
+  if preset == "demo":
+    config.train.num_epochs = 40
+    config.train.eval_every = 160
+    config.train.log_every = 20
+    config.train.checkpoint_every = 160
+    config.data.time_index = 0
+  elif preset == "test":
+    config.train.num_steps = 6
+    config.train.eval_every = 3
+    config.train.log_every = 1
+    config.train.checkpoint_every = 3
+    config.data.max_train_files = 2
+    config.data.max_test_files = 1
+    config.data.time_index = 0
+  elif preset:
+    raise ValueError(f"unknown preset {preset!r} (known: demo, test)")
+  return config

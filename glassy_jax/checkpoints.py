@@ -1,0 +1,146 @@
+"""Checkpoints: one `.npz` per checkpoint, written atomically.
+
+A checkpoint holds a pytree of arrays (the training state, or parameters
+alone) plus JSON metadata: the model config, the target time index and
+statistics, the step. `apply`/`evaluate` rebuild the network from the file
+alone. Files are written to a temporary name and renamed, so a run killed at
+any instant leaves either the previous checkpoint or the new one, never half
+of one. Plain numpy files (no pickle) load anywhere without this package.
+"""
+
+import glob
+import json
+import os
+import re
+import tempfile
+from typing import Any, Dict, Optional, Tuple
+
+import jax
+import numpy as np
+
+METADATA_KEY = "__metadata__"
+_STEP_FILE = re.compile(r"ckpt-(\d+)\.npz$")
+
+
+class CheckpointError(ValueError):
+  """A checkpoint is missing or does not fit what it is loaded into."""
+
+
+def _flatten(tree: Any) -> Dict[str, np.ndarray]:
+  leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+  return {jax.tree_util.keystr(path): np.asarray(jax.device_get(leaf))
+          for path, leaf in leaves}
+
+
+def save(path: str, tree: Any, metadata: Dict[str, Any]) -> None:
+  """Writes `tree` and `metadata` to `path` atomically."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  arrays = _flatten(tree)
+  arrays[METADATA_KEY] = np.asarray(json.dumps(metadata))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      np.savez(f, **arrays)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def load(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+  """The flat arrays (keyed by tree path) and the metadata of a checkpoint."""
+  if not os.path.isfile(path):
+    raise CheckpointError(f"{path}: no such checkpoint")
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      arrays = {k: z[k] for k in z.files}
+    metadata = json.loads(str(arrays.pop(METADATA_KEY)))
+  except (KeyError, ValueError, OSError) as e:
+    raise CheckpointError(f"{path}: not a glassy_jax checkpoint ({e})") from None
+  return arrays, metadata
+
+
+def restore(path: str, template: Any) -> Tuple[Any, Dict[str, Any]]:
+  """Loads `path` into the structure of `template`, checking every shape."""
+  arrays, metadata = load(path)
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+  restored = []
+  for key_path, leaf in leaves:
+    key = jax.tree_util.keystr(key_path)
+    if key not in arrays:
+      raise CheckpointError(f"{path}: has no {key} (another architecture?)")
+    value = arrays[key]
+    if value.shape != np.shape(leaf):
+      raise CheckpointError(f"{path}: {key} has shape {value.shape}, the "
+                            f"model expects {np.shape(leaf)}")
+    restored.append(value.astype(np.asarray(leaf).dtype))
+  return jax.tree_util.tree_unflatten(treedef, restored), metadata
+
+
+def params_from_arrays(arrays: Dict[str, np.ndarray],
+                       prefix: str = "") -> Dict[str, Dict[str, np.ndarray]]:
+  """Rebuilds a Haiku params dict from flat keys `PREFIX['module']['name']`."""
+  pattern = re.compile(re.escape(prefix) + r"\['([^']+)'\]\['([^']+)'\]$")
+  params: Dict[str, Dict[str, np.ndarray]] = {}
+  for key, value in arrays.items():
+    match = pattern.match(key)
+    if match:
+      params.setdefault(match.group(1), {})[match.group(2)] = value
+  return params
+
+
+class CheckpointManager:
+  """Keeps the last `keep` checkpoints of a run and its best one.
+
+  Files: `DIR/ckpt-<step>.npz` and `DIR/best.npz`.
+  """
+
+  def __init__(self, directory: str, keep: int = 3):
+    self.directory = directory
+    self.keep = max(1, keep)
+
+  @property
+  def best_path(self) -> str:
+    return os.path.join(self.directory, "best.npz")
+
+  def steps(self):
+    found = []
+    for path in glob.glob(os.path.join(self.directory, "ckpt-*.npz")):
+      match = _STEP_FILE.search(path)
+      if match:
+        found.append(int(match.group(1)))
+    return sorted(found)
+
+  def latest_path(self) -> Optional[str]:
+    steps = self.steps()
+    return self._path(steps[-1]) if steps else None
+
+  def _path(self, step: int) -> str:
+    return os.path.join(self.directory, f"ckpt-{step:09d}.npz")
+
+  def save(self, step: int, tree: Any, metadata: Dict[str, Any]) -> str:
+    path = self._path(step)
+    save(path, tree, dict(metadata, step=step))
+    for old in self.steps()[:-self.keep]:
+      os.unlink(self._path(old))
+    return path
+
+  def save_best(self, step: int, tree: Any, metadata: Dict[str, Any]) -> None:
+    save(self.best_path, tree, dict(metadata, step=step))
+
+
+def load_params(path: str) -> Tuple[Dict[str, Dict[str, np.ndarray]],
+                                    Dict[str, Any]]:
+  """Haiku parameters and metadata of a checkpoint (training or converted).
+
+  Every checkpoint saves a dict whose `params` entry is the Haiku params.
+  """
+  arrays, metadata = load(path)
+  params = params_from_arrays(arrays, prefix="['params']")
+  if not params:
+    raise CheckpointError(f"{path}: holds no model parameters")
+  return params, metadata

@@ -1,0 +1,233 @@
+"""Glassy-dynamics systems on disk: DeepMind's pickle format and its `.npz` twin.
+
+A *system* is one equilibrated configuration with its isoconfigurational
+ensemble, stored as the dict DeepMind published (see `../shared/FIDELITY.md`):
+`positions`, `types`, `box`, `time`, `time_indices`, `is_values`, `metadata`
+and either `trajectory_target_positions` (+ `trajectory_start_velocities`) or
+precomputed `targets`.
+
+Pickles are read with a restricted unpickler (a hostile pickle runs code when
+loaded with `pickle.load`); training keeps only a `Snapshot` per file, so a
+400-file dataset never holds its trajectories in memory at once.
+"""
+
+import glob
+import io
+import os
+import pickle
+import tempfile
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+NUM_TIME_INDICES = 10
+REQUIRED_KEYS = ("positions", "types", "box")
+
+
+class DataError(ValueError):
+  """A dataset file is missing, malformed or inconsistent (one-line message)."""
+
+
+class Snapshot(NamedTuple):
+  """What the model needs from one system: structure and (optional) target."""
+  positions: np.ndarray  # [N, 3] float64, absolute (possibly unwrapped).
+  types: np.ndarray  # [N] int32, 0 = A, 1 = B.
+  box: np.ndarray  # [3] float64, periodic box lengths.
+  targets: Optional[np.ndarray]  # [N] float32 propensity, or None.
+  name: str = ""  # Where it came from, for messages and reports.
+
+
+# ---------------------------------------------------------------- unpickling
+_ALLOWED_GLOBALS = {
+    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"),
+    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "float"),
+    ("builtins", "int"), ("builtins", "complex"), ("builtins", "bytes"),
+    ("builtins", "bytearray"), ("builtins", "str"), ("builtins", "bool"),
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+  """Admits only containers, numbers, strings and numpy arrays/dtypes."""
+
+  def find_class(self, module, name):
+    if (module, name) in _ALLOWED_GLOBALS:
+      return super().find_class(module, name)
+    raise pickle.UnpicklingError(
+        f"refusing to load '{module}.{name}': not part of the dataset format")
+
+
+def _restricted_loads(data: bytes) -> Any:
+  return _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+# --------------------------------------------------------------- reading files
+def load_system(path: str) -> Dict[str, Any]:
+  """Reads one system (pickle or `.npz`) and checks its structure."""
+  if not os.path.isfile(path):
+    raise DataError(f"{path}: no such file")
+  try:
+    if path.endswith(".npz"):
+      system = _load_npz(path)
+    else:
+      with open(path, "rb") as f:
+        system = _restricted_loads(f.read())
+  except DataError:
+    raise
+  except pickle.UnpicklingError as e:
+    raise DataError(f"{path}: {e}") from None
+  except Exception as e:  # Truncated or corrupt files fail in many ways.
+    raise DataError(
+        f"{path}: unreadable ({type(e).__name__}: {e})".rstrip(": )") + ")"
+    ) from None
+  validate_system(system, path)
+  return system
+
+
+def _load_npz(path: str) -> Dict[str, Any]:
+  """The `.npz` form: flat arrays, trajectories stacked as [T, K, N, 3]."""
+  with np.load(path, allow_pickle=False) as z:
+    system = {k: z[k] for k in z.files}
+  meta = {k[len("metadata_"):]: system.pop(k).item()
+          for k in list(system) if k.startswith("metadata_")}
+  system["metadata"] = meta
+  for key in ("time", "time_indices"):
+    if key in system:
+      system[key] = system[key].tolist()
+  if "trajectory_target_positions" in system:
+    system["trajectory_target_positions"] = [
+        list(t) for t in system["trajectory_target_positions"]]
+  if "trajectory_start_velocities" in system:
+    system["trajectory_start_velocities"] = list(
+        system["trajectory_start_velocities"])
+  if "targets" in system:
+    system["targets"] = list(system["targets"])
+  return system
+
+
+def validate_system(system: Any, path: str) -> None:
+  """Raises `DataError` naming the first problem found in `system`."""
+  if not isinstance(system, dict):
+    raise DataError(f"{path}: expected a dict, found {type(system).__name__}")
+  missing = [k for k in REQUIRED_KEYS if k not in system]
+  if missing:
+    raise DataError(f"{path}: missing key(s) {', '.join(missing)}")
+  positions = np.asarray(system["positions"])
+  types = np.asarray(system["types"])
+  box = np.asarray(system["box"], dtype=np.float64)
+  if positions.ndim != 2 or positions.shape[1] != 3 or not len(positions):
+    raise DataError(f"{path}: positions must be [N, 3], got {positions.shape}")
+  n = positions.shape[0]
+  if types.shape != (n,):
+    raise DataError(f"{path}: types has shape {types.shape}, expected ({n},)")
+  if not np.all(np.isfinite(positions)):
+    raise DataError(f"{path}: positions contain NaN or inf")
+  if not np.all(np.isin(types, (0, 1))):
+    raise DataError(f"{path}: types must be 0 (A) or 1 (B), found "
+                    f"{sorted(set(np.unique(types).tolist()) - {0, 1})}")
+  if box.shape != (3,) or not np.all(np.isfinite(box)) or np.any(box <= 0):
+    raise DataError(f"{path}: box must be 3 positive lengths, got {box}")
+  if "targets" in system:
+    targets = system["targets"]
+    if any(np.shape(t) != (n,) for t in targets):
+      raise DataError(f"{path}: every entry of targets must have shape ({n},)")
+  elif "trajectory_target_positions" in system:
+    for per_time in system["trajectory_target_positions"]:
+      if any(np.shape(p) != (n, 3) for p in per_time):
+        raise DataError(
+            f"{path}: trajectory positions must have shape ({n}, 3)")
+
+
+def num_targets(system: Dict[str, Any]) -> int:
+  """How many time indices the system has targets for (0 if none)."""
+  if "targets" in system:
+    return len(system["targets"])
+  return len(system.get("trajectory_target_positions", ()))
+
+
+def propensity(initial_positions: np.ndarray,
+               trajectory_positions: Sequence[np.ndarray]) -> np.ndarray:
+  """Mean over trajectories of |r_i(t) - r_i(0)|: DeepMind's target, [N] f32."""
+  displacement = np.stack(trajectory_positions) - initial_positions[None]
+  return np.linalg.norm(displacement, axis=-1).mean(axis=0).astype(np.float32)
+
+
+def system_targets(system: Dict[str, Any], time_index: int,
+                   path: str = "") -> np.ndarray:
+  """The propensity at `time_index`, precomputed or from the trajectories."""
+  available = num_targets(system)
+  if not 0 <= time_index < max(available, 1) or not available:
+    raise DataError(f"{path}: time index {time_index} out of range "
+                    f"(the file has {available} time indices)")
+  if "targets" in system:
+    return np.asarray(system["targets"][time_index], dtype=np.float32)
+  return propensity(np.asarray(system["positions"], np.float64),
+                    system["trajectory_target_positions"][time_index])
+
+
+def to_snapshot(system: Dict[str, Any], time_index: Optional[int],
+                name: str = "") -> Snapshot:
+  targets = (None if time_index is None
+             else system_targets(system, time_index, name))
+  return Snapshot(
+      positions=np.asarray(system["positions"], np.float64),
+      types=np.asarray(system["types"], np.int32),
+      box=np.asarray(system["box"], np.float64),
+      targets=targets, name=name)
+
+
+def list_files(directory: str, split: str,
+               max_files: Optional[int] = None) -> List[str]:
+  """`DIR/split/aggregated*` in sorted order, at most `max_files` of them."""
+  pattern = os.path.join(directory, split, "aggregated*")
+  files = sorted(glob.glob(pattern))
+  if not files:
+    raise DataError(f"no files match {pattern}")
+  return files[:max_files] if max_files else files
+
+
+def load_snapshots(files: Sequence[str], time_index: int,
+                   progress: bool = False) -> List[Snapshot]:
+  """Loads files one at a time, keeping only structure and target."""
+  if progress:
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    files = tqdm(files, desc="loading", unit="file")
+  return [to_snapshot(load_system(f), time_index, f) for f in files]
+
+
+# --------------------------------------------------------------- writing files
+def write_system(path: str, system: Dict[str, Any]) -> None:
+  """Writes a system atomically (temp file + rename): `.npz` or pickle v3."""
+  validate_system(system, path)
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      if path.endswith(".npz"):
+        np.savez(f, **_npz_arrays(system))
+      else:
+        pickle.dump(system, f, protocol=3)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def _npz_arrays(system: Dict[str, Any]) -> Dict[str, np.ndarray]:
+  arrays = {}
+  for key, value in system.items():
+    if key == "metadata":
+      for mkey, mvalue in value.items():
+        arrays[f"metadata_{mkey}"] = np.asarray(mvalue)
+    else:
+      arrays[key] = np.asarray(value)
+  return arrays
