@@ -84,9 +84,7 @@ def load_system(path: str) -> Dict[str, Any]:
   except pickle.UnpicklingError as e:
     raise DataError(f"{path}: {e}") from None
   except Exception as e:  # Truncated or corrupt files fail in many ways.
-    raise DataError(
-        f"{path}: unreadable ({type(e).__name__}: {e})".rstrip(": )") + ")"
-    ) from None
+    raise DataError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
   validate_system(system, path)
   return system
 

@@ -1,0 +1,118 @@
+"""Dataset format: targets, the restricted unpickler, validation, npz form."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from glassy_jax import data as data_lib
+from conftest import reference_file, synthetic_system
+
+
+def test_propensity_matches_hand_computation():
+  initial = np.array([[0., 0., 0.], [1., 2., 3.]])
+  trajectories = [np.array([[1., 0., 0.], [1., 2., 4.]]),
+                  np.array([[0., 1., 0.], [1., 0., 3.]]),
+                  np.array([[0., 0., 5.], [1., 2., 3.]])]
+  targets = data_lib.propensity(initial, trajectories)
+  np.testing.assert_allclose(targets, [7 / 3, 1], rtol=1e-6)
+  assert targets.dtype == np.float32
+
+
+def test_deepmind_test_pickle_targets_grow_with_time():
+  system = data_lib.load_system(
+      reference_file("deepmind", "test_small.pickle"))
+  means = {i: data_lib.system_targets(system, i).mean() for i in range(10)}
+  # Index 9 (IS = 1/e) lies between IS 0.4 (index 5) and 0.3 (index 6).
+  order = [0, 1, 2, 3, 4, 5, 9, 6, 7, 8]
+  assert all(means[a] < means[b] for a, b in zip(order, order[1:])), means
+
+
+def test_precomputed_targets_form_loads_like_trajectories(tmp_path):
+  system = synthetic_system(0, n=64)
+  expected = [data_lib.system_targets(system, i) for i in range(10)]
+  compact = {k: v for k, v in system.items()
+             if not k.startswith("trajectory_")}
+  compact["targets"] = expected
+  path = str(tmp_path / "aggregated-targets.pickle")
+  data_lib.write_system(path, compact)
+  loaded = data_lib.load_system(path)
+  for i in range(10):
+    np.testing.assert_array_equal(data_lib.system_targets(loaded, i),
+                                  expected[i])
+
+
+@pytest.mark.parametrize("form", ["targets", "trajectories"])
+def test_npz_form_round_trips(tmp_path, form):
+  system = synthetic_system(1, n=64)
+  if form == "targets":
+    system["targets"] = [data_lib.system_targets(system, i)
+                         for i in range(10)]
+    del system["trajectory_target_positions"]
+  pickled, npz = str(tmp_path / "a.pickle"), str(tmp_path / "a.npz")
+  data_lib.write_system(pickled, system)
+  data_lib.write_system(npz, system)
+  a, b = data_lib.load_system(pickled), data_lib.load_system(npz)
+  assert b["metadata"] == a["metadata"]
+  assert b["time_indices"] == a["time_indices"]
+  for i in range(10):
+    np.testing.assert_array_equal(data_lib.system_targets(a, i),
+                                  data_lib.system_targets(b, i))
+
+
+class _Exploit:
+  """Unpickling this calls open(path, 'w'): arbitrary code execution."""
+
+  def __init__(self, path):
+    self.path = path
+
+  def __reduce__(self):
+    return (open, (self.path, "w"))
+
+
+def test_hostile_pickle_is_refused_before_running_code(tmp_path):
+  victim = tmp_path / "pwned"
+  path = tmp_path / "aggregated-evil.pickle"
+  with open(path, "wb") as f:
+    pickle.dump({"positions": _Exploit(str(victim))}, f, protocol=3)
+  with pytest.raises(data_lib.DataError, match="refusing to load"):
+    data_lib.load_system(str(path))
+  assert not victim.exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.pop("types"), "missing key"),
+    (lambda s: s.update(types=s["types"][:-1]), "types has shape"),
+    (lambda s: s["positions"].__setitem__((0, 0), np.nan), "NaN"),
+    (lambda s: s["types"].__setitem__(0, 2), "types must be 0"),
+    (lambda s: s.update(box=np.array([5.0, -1.0, 5.0])), "box must be"),
+])
+def test_invalid_systems_give_one_line_errors(tmp_path, change, message):
+  system = synthetic_system(2, n=64)
+  change(system)
+  path = str(tmp_path / "aggregated-bad.pickle")
+  with open(path, "wb") as f:
+    pickle.dump(system, f, protocol=3)
+  with pytest.raises(data_lib.DataError, match=message) as error:
+    data_lib.load_system(path)
+  assert path in str(error.value) and "\n" not in str(error.value)
+
+
+def test_truncated_and_missing_files(tmp_path):
+  path = str(tmp_path / "aggregated-cut.pickle")
+  data_lib.write_system(path, synthetic_system(3, n=64))
+  with open(path, "r+b") as f:
+    f.truncate(os.path.getsize(path) // 2)
+  with pytest.raises(data_lib.DataError, match="truncated|unreadable"):
+    data_lib.load_system(path)
+  with pytest.raises(data_lib.DataError, match="no such file"):
+    data_lib.load_system(str(tmp_path / "absent.pickle"))
+  with pytest.raises(data_lib.DataError, match="no files match"):
+    data_lib.list_files(str(tmp_path), "train")
+
+
+def test_time_index_out_of_range():
+  system = synthetic_system(4, n=64)
+  with pytest.raises(data_lib.DataError, match="time index 10 out of range"):
+    data_lib.system_targets(system, 10)

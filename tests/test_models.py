@@ -1,0 +1,140 @@
+"""The network: shapes, fused == reference, equivariance, padding, seeds."""
+
+import itertools
+
+import jax
+import numpy as np
+import pytest
+
+from configs import bapst
+from glassy_jax import data as data_lib
+from glassy_jax import graphs as graphs_lib
+from glassy_jax import models
+from conftest import synthetic_system
+
+
+@pytest.fixture(scope="module")
+def snapshot():
+  return data_lib.to_snapshot(synthetic_system(7, n=216), 0)
+
+
+def model_config(**overrides):
+  config = bapst.get_config().model
+  config.update(overrides)
+  return config
+
+
+def predict(config, graph, seed=0, params=None):
+  network = models.make_network(config)
+  params = params or network.init(jax.random.PRNGKey(seed), graph)
+  return np.asarray(jax.jit(network.apply)(params, None, graph)), params
+
+
+def test_parameter_shapes_follow_the_specification(snapshot):
+  graph = graphs_lib.build_graph(snapshot)
+  _, params = predict(model_config(), graph)
+  shapes = {k: v["w"].shape for k, v in params.items()}
+  assert shapes == {
+      "bapst/~/encoder_node/~/linear_0": (1, 64),
+      "bapst/~/encoder_node/~/linear_1": (64, 64),
+      "bapst/~/encoder_edge/~/linear_0": (3, 64),
+      "bapst/~/encoder_edge/~/linear_1": (64, 64),
+      "bapst/~/processor_edge/~/linear_0": (384, 64),
+      "bapst/~/processor_edge/~/linear_1": (64, 64),
+      "bapst/~/processor_node/~/linear_0": (192, 64),
+      "bapst/~/processor_node/~/linear_1": (64, 64),
+      "bapst/~/decoder/~/linear_0": (64, 64),
+      "bapst/~/decoder/~/linear_1": (64, 64),
+      "bapst/~/decoder/~/linear_2": (64, 1),
+  }
+
+
+@pytest.mark.parametrize("order, shared, features", list(itertools.product(
+    models.UPDATE_ORDERS, [True, False], models.NODE_FEATURES)))
+def test_fused_equals_reference(snapshot, order, shared, features):
+  graph = graphs_lib.build_graph(snapshot)
+  options = dict(update_order=order, shared_weights=shared,
+                 node_features=features)
+  # Scale parameters down so activations have physical magnitudes (~1).
+  reference, params = predict(
+      model_config(implementation="reference", **options), graph)
+  params = jax.tree.map(lambda p: p * 0.5, params)
+  reference, _ = predict(model_config(implementation="reference", **options),
+                         graph, params=params)
+  fused, _ = predict(model_config(implementation="fused", **options), graph,
+                     params=params)
+  assert reference.shape == (len(snapshot.types),)
+  scale = np.abs(reference).max()
+  np.testing.assert_allclose(fused / scale, reference / scale, atol=1e-5)
+
+
+def test_unshared_weights_have_one_block_per_step(snapshot):
+  graph = graphs_lib.build_graph(snapshot)
+  _, params = predict(model_config(shared_weights=False, num_steps=3), graph)
+  assert sorted(k for k in params if "processor_edge" in k) == [
+      f"bapst/~/processor_edge_{s}/~/linear_{l}"
+      for s in range(3) for l in range(2)]
+
+
+@pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
+def test_permutation_equivariance(snapshot, implementation):
+  config = model_config(implementation=implementation)
+  original, params = predict(config, graphs_lib.build_graph(snapshot))
+  perm = np.random.default_rng(0).permutation(len(snapshot.types))
+  permuted = snapshot._replace(positions=snapshot.positions[perm],
+                               types=snapshot.types[perm])
+  shuffled, _ = predict(config, graphs_lib.build_graph(permuted),
+                        params=params)
+  np.testing.assert_allclose(shuffled, original[perm], rtol=1e-4, atol=1e-4)
+
+
+def test_translation_invariance(snapshot):
+  config = model_config()
+  original, params = predict(config, graphs_lib.build_graph(snapshot))
+  moved = snapshot._replace(positions=snapshot.positions + [3.3, -7.1, 40.0])
+  shifted, _ = predict(config, graphs_lib.build_graph(moved), params=params)
+  np.testing.assert_allclose(shifted, original, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
+def test_padding_does_not_change_real_predictions(snapshot, implementation):
+  config = model_config(implementation=implementation)
+  graph = graphs_lib.build_graph(snapshot)
+  unpadded, params = predict(config, graph)
+  budget = graphs_lib.PaddingBudget(
+      n_node=len(snapshot.types) + 37, n_edge=int(graph.n_edge[0]) + 999,
+      n_graph=3)
+  padded, _, mask = graphs_lib.pad_batch([graph], [snapshot.types * 0.0],
+                                         budget)
+  predictions, _ = predict(config, padded, params=params)
+  np.testing.assert_allclose(predictions[mask], unpadded, rtol=1e-5,
+                             atol=1e-5)
+
+
+def test_deterministic_under_a_fixed_seed(snapshot):
+  graph = graphs_lib.build_graph(snapshot)
+  a, params_a = predict(model_config(), graph, seed=3)
+  b, params_b = predict(model_config(), graph, seed=3)
+  c, _ = predict(model_config(), graph, seed=4)
+  jax.tree.map(np.testing.assert_array_equal, params_a, params_b)
+  np.testing.assert_array_equal(a, b)
+  assert not np.allclose(a, c)
+
+
+def test_initialisers_are_tf1_variance_scaling(snapshot):
+  graph = graphs_lib.build_graph(snapshot)
+  _, params = predict(model_config(), graph)
+  w = np.asarray(params["bapst/~/processor_edge/~/linear_0"]["w"])
+  b = np.asarray(params["bapst/~/processor_edge/~/linear_0"]["b"])
+  # TF1 variance scaling: a normal truncated at 2 sigma, sigma enlarged by
+  # 1 / 0.8796 so that the standard deviation is sqrt(scale / fan_in).
+  np.testing.assert_allclose(w.std(), np.sqrt(1 / 384), rtol=0.05)
+  assert np.abs(w).max() <= 2 * np.sqrt(1 / 384) / 0.87962566 + 1e-6
+  assert np.abs(b).max() <= 2 * np.sqrt(0.1 / 64) / 0.87962566 + 1e-6
+  assert b.std() > 0
+
+
+def test_bad_option_is_named(snapshot):
+  graph = graphs_lib.build_graph(snapshot)
+  with pytest.raises(ValueError, match="model.update_order must be one of"):
+    predict(model_config(update_order="bogus"), graph)
