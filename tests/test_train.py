@@ -1,0 +1,169 @@
+"""Training: loss, metrics, augmentation, pmap equivalence, runs, resume."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from configs import bapst
+from glassy_jax import checkpoints
+from glassy_jax import graphs as graphs_lib
+from glassy_jax import metrics as metrics_lib
+from glassy_jax import models
+from glassy_jax import train
+from conftest import REPO
+
+
+def test_masked_squared_error_sum():
+  rng = np.random.default_rng(0)
+  predictions, targets = rng.normal(size=50), rng.normal(size=50)
+  mask = rng.random(50) < 0.5
+  sse, count = metrics_lib.masked_squared_error_sum(predictions, targets,
+                                                    mask)
+  np.testing.assert_allclose(
+      sse, np.sum((predictions[mask] - targets[mask]) ** 2), rtol=1e-5)
+  assert count == mask.sum()
+
+
+def test_pearson_agrees_with_numpy():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=1000)
+  y = 0.3 * x + rng.normal(size=1000)
+  np.testing.assert_allclose(metrics_lib.pearson(x, y),
+                             np.corrcoef(x, y)[0, 1], rtol=1e-10)
+  assert np.isnan(metrics_lib.pearson(np.ones(5), np.arange(5.0)))
+
+
+def test_augmentation_is_a_signed_axis_permutation():
+  edges = np.random.default_rng(2).normal(size=(100, 3)).astype(np.float32)
+  seen = set()
+  for seed in range(40):
+    out = np.asarray(train.augment_edges(jax.random.PRNGKey(seed), edges))
+    # out = edges @ M for one signed permutation matrix M shared by all edges.
+    m = np.linalg.lstsq(edges, out, rcond=None)[0]
+    np.testing.assert_allclose(out, edges @ np.round(m), atol=1e-6)
+    assert sorted(np.abs(np.round(m)).sum(0)) == [1, 1, 1]
+    seen.add(tuple(np.round(m).ravel()))
+  assert len(seen) > 20  # 48 signed permutations exist; most are drawn.
+
+
+def _graph_batch(dataset, indices, budget):
+  return train.make_batch(dataset, indices, budget, train.TargetScale(0, 1))
+
+
+@pytest.fixture(scope="module")
+def small_train_set(synthetic_dataset):
+  return train.load_dataset(synthetic_dataset, "train", time_index=3,
+                            cutoff=2.0)
+
+
+def test_pmap_step_equals_single_device_step(small_train_set):
+  assert jax.local_device_count() == 2, "conftest forces 2 CPU devices"
+  config = bapst.get_config()
+  network = models.make_network(config.model)
+  optimizer = train.make_optimizer(config, 2, 10)
+  step = train.make_train_step(network, optimizer, augment=False)
+  one = graphs_lib.padding_budget(small_train_set.graphs, 1)
+  two = graphs_lib.padding_budget(small_train_set.graphs, 2)
+  params = network.init(jax.random.PRNGKey(0),
+                        _graph_batch(small_train_set, [0], one).graph)
+  state = train.TrainState(params, optimizer.init(params), np.int32(0),
+                           jax.random.PRNGKey(1))
+  two_devices = train.stack_batches([_graph_batch(small_train_set, [i], one)
+                                     for i in (0, 1)])
+  one_device = train.stack_batches([_graph_batch(small_train_set, [0, 1],
+                                                 two)])
+  state_2, metrics_2 = step(train.replicate(state, 2), two_devices)
+  state_1, metrics_1 = step(train.replicate(state, 1), one_device)
+  np.testing.assert_allclose(metrics_2["loss"][0], metrics_1["loss"][0],
+                             rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5),
+               train.unreplicate(state_2.params),
+               train.unreplicate(state_1.params))
+  # Both replicas hold the same parameters after the update.
+  jax.tree.map(lambda x: np.testing.assert_array_equal(x[0], x[1]),
+               jax.device_get(state_2.params))
+  # And the update did something.
+  changed = jax.tree.map(lambda a, b: np.abs(a - b).max(), params,
+                         train.unreplicate(state_1.params))
+  assert max(jax.tree.leaves(changed)) > 1e-6
+
+
+def _config(directory, **train_overrides):
+  config = bapst.get_config("test")
+  config.data.directory = directory
+  config.data.time_index = 3
+  config.optimizer.learning_rate = 1e-3
+  config.train.update(train_overrides)
+  return config
+
+
+def _records(workdir, split):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [r for r in map(json.loads, f) if r["split"] == split]
+
+
+def test_short_training_run_learns(synthetic_dataset, tmp_path):
+  workdir = str(tmp_path / "run")
+  config = _config(synthetic_dataset, num_steps=60, eval_every=30,
+                   log_every=10, checkpoint_every=30)
+  final = train.train_and_evaluate(config, workdir)
+  losses = [r["loss"] for r in _records(workdir, "train")]
+  assert losses[-1] < 0.5 * losses[0], losses
+  assert final["pearson_a"] > 0.5, final
+  assert os.path.exists(os.path.join(workdir, "checkpoints", "best.npz"))
+  params, metadata = checkpoints.load_params(
+      os.path.join(workdir, "checkpoints", "best.npz"))
+  assert metadata["time_index"] == 3 and len(params) == 11
+
+
+def test_resumed_run_ends_bit_identical(synthetic_dataset, tmp_path):
+  straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+  train.train_and_evaluate(_config(synthetic_dataset, num_steps=8), straight)
+  train.train_and_evaluate(_config(synthetic_dataset, num_steps=5), resumed)
+  train.train_and_evaluate(_config(synthetic_dataset, num_steps=8), resumed)
+  manager = lambda d: checkpoints.CheckpointManager(  # pylint: disable=g-long-lambda
+      os.path.join(d, "checkpoints"))
+  a, _ = checkpoints.load(manager(straight).latest_path())
+  b, _ = checkpoints.load(manager(resumed).latest_path())
+  assert a.keys() == b.keys()
+  for key in a:
+    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def _run_training(*args):
+  return subprocess.run(
+      [sys.executable, "run_training.py", *args], cwd=REPO, text=True,
+      capture_output=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def test_cli_trains_and_reports(synthetic_dataset, tmp_path):
+  result = _run_training("--config=configs/bapst.py:test",
+                         f"--config.data.directory={synthetic_dataset}",
+                         "--config.optimizer.learning_rate=1e-5",
+                         f"--workdir={tmp_path}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "steps/s" in result.stderr and "ETA" in result.stderr
+  with open(tmp_path / "report.md") as f:
+    assert "pearson_a" in f.read()
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--config.optimizer.learning_rat=1e-5", "learning_rat"),
+    ("--config.data.time_index=12", "time index 12 out of range"),
+    ("--config.data.directory=/nonexistent", "no files match"),
+])
+def test_cli_bad_input_is_one_line(synthetic_dataset, tmp_path, flag,
+                                   message):
+  args = ["--config=configs/bapst.py:test", f"--workdir={tmp_path}"]
+  if "directory" not in flag:
+    args.append(f"--config.data.directory={synthetic_dataset}")
+  result = _run_training(*args, flag)
+  assert result.returncode != 0
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
