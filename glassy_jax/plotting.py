@@ -1,0 +1,334 @@
+"""Figures (PNG): learning curves, correlation vs time, predictions vs truth.
+
+  python -m glassy_jax.plotting curves --workdir=runs/bapst [--output=PNG]
+  python -m glassy_jax.plotting correlation_vs_time \
+      --tables=t0.csv,t9.csv [--labels='trained at t0,trained at t9'] \
+      --output=correlation.png
+  python -m glassy_jax.plotting scatter --checkpoint=CKPT --input=FILE \
+      [--time_index=K] --output=scatter.png
+  python -m glassy_jax.plotting snapshot --checkpoint=CKPT --input=FILE \
+      [--time_index=K] --output=slab.png
+
+`--tables` are CSVs written by `glassy_jax.evaluate --output`. `--input` is a
+DeepMind system (pickle or `.npz`); `--time_index` defaults to the
+checkpoint's. Figures are drawn on `matplotlib.figure.Figure` objects (Agg
+rendering, no pyplot state), with a fixed size in pixels (`SIZES` x `DPI`).
+"""
+
+import csv
+import io
+import json
+import os
+import sys
+import textwrap
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from absl import app
+from absl import flags
+from matplotlib import collections as mcollections
+from matplotlib import colormaps
+from matplotlib import colors as mcolors
+from matplotlib.figure import Figure
+import numpy as np
+from PIL import Image
+
+from glassy_jax import apply
+from glassy_jax import checkpoints
+from glassy_jax import data
+from glassy_jax import evaluate
+from glassy_jax import graphs
+from glassy_jax import metrics
+
+DPI = 150
+SIZES = {"curves": (10.0, 4.0), "correlation_vs_time": (6.0, 4.5),
+         "scatter": (5.5, 5.0), "snapshot": (11.0, 5.0),
+         "snapshot_prediction": (6.0, 5.0)}  # Inches.
+# Kob-Andersen sigma_AA and sigma_BB, shrunk so that particles at different
+# depths of a slab overlap less in projection.
+_DRAWN_DIAMETERS = 0.75 * np.array([1.0, 0.88])
+_TYPE_STYLE = (("A", "tab:blue"), ("B", "tab:red"))
+
+
+class PlotError(ValueError):
+  """An input cannot be plotted (one-line message)."""
+
+
+def _figure(kind: str, ncols: int = 1) -> Tuple[Figure, List]:
+  """A figure of the fixed size of `kind` (constrained layout keeps it)."""
+  figure = Figure(figsize=SIZES[kind], dpi=DPI, layout="constrained")
+  return figure, list(np.atleast_1d(figure.subplots(1, ncols)))
+
+
+def _save(figure: Figure, output: str) -> str:
+  """Writes a 256-colour PNG: a third of the size, for figures in the docs.
+
+  Max-coverage quantisation keeps rare colours (legend markers) exact.
+  """
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format="png", dpi=DPI)
+  image = Image.open(buffer).convert("RGB").quantize(
+      256, method=Image.Quantize.MAXCOVERAGE, kmeans=2)
+  image.save(output, format="png", optimize=True)
+  return output
+
+
+# ---------------------------------------------------------- learning curves
+def read_metrics(workdir: str) -> Dict[str, List[dict]]:
+  """Train and test records of `metrics.jsonl`, one per step (the last).
+
+  A resumed or rolled-back run logs some steps twice; the later record wins.
+  """
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.isfile(path):
+    raise PlotError(f"{path}: no such file (is {workdir} a training workdir?)")
+  by_split: Dict[str, Dict[int, dict]] = {"train": {}, "test": {}}
+  with open(path) as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        record = json.loads(line)
+        by_split[record["split"]][int(record["step"])] = record
+      except (ValueError, KeyError, TypeError):
+        raise PlotError(f"{path}:{number}: not a metrics record") from None
+  if not by_split["train"] and not by_split["test"]:
+    raise PlotError(f"{path}: holds no records")
+  return {split: [records[s] for s in sorted(records)]
+          for split, records in by_split.items()}
+
+
+def learning_curves(workdir: str, output: Optional[str] = None) -> str:
+  """Training loss (log scale) and test correlations against step."""
+  records = read_metrics(workdir)
+  output = output or os.path.join(workdir, "curves.png")
+  figure, (loss_ax, r_ax) = _figure("curves", 2)
+  train = records["train"]
+  loss_ax.semilogy([r["step"] for r in train], [r["loss"] for r in train],
+                   color="tab:gray", lw=1)
+  loss_ax.set(xlabel="step", ylabel="training loss (MSE on A)",
+              title="training loss")
+  test = records["test"]
+  steps = np.array([r["step"] for r in test])
+  mean = np.array([r["pearson_a"] for r in test])
+  std = np.array([r.get("pearson_a_std", 0.0) for r in test])
+  color_a, color_b = _TYPE_STYLE[0][1], _TYPE_STYLE[1][1]
+  r_ax.plot(steps, mean, "o-", ms=3, color=color_a,
+            label="A (mean ± std over test files)")
+  r_ax.fill_between(steps, mean - std, mean + std, color=color_a, alpha=0.2)
+  r_ax.plot(steps, [r.get("pearson_b", np.nan) for r in test], "s-", ms=3,
+            color=color_b, label="B")
+  if test and "pooled_pearson_a" in test[0]:
+    r_ax.plot(steps, [r["pooled_pearson_a"] for r in test], "--",
+              color=color_a, lw=1, label="A pooled over files")
+  r_ax.set(xlabel="step", ylabel="Pearson r", title="test correlation")
+  r_ax.grid(alpha=0.3)
+  r_ax.legend(loc="lower right", fontsize="small")
+  figure.suptitle(os.path.basename(os.path.abspath(workdir)))
+  return _save(figure, output)
+
+
+# ---------------------------------------------------- correlation vs time
+def read_table(path: str) -> Dict[str, np.ndarray]:
+  """An `evaluate` CSV as float columns, sorted by time."""
+  try:
+    with open(path, newline="") as f:
+      rows = list(csv.DictReader(f))
+    columns = {key: np.array([float(r[key]) for r in rows])
+               for key in ("time", "pearson_a", "pearson_a_std", "pearson_b")}
+  except (KeyError, ValueError, TypeError):
+    raise PlotError(f"{path}: not a table written by glassy_jax.evaluate"
+                    ) from None
+  if not rows or not np.all(np.isfinite(columns["time"])):
+    raise PlotError(f"{path}: needs a finite time in every row (the data "
+                    "files must carry time and time_indices)")
+  order = np.argsort(columns["time"])
+  return {key: value[order] for key, value in columns.items()}
+
+
+def correlation_vs_time(tables: Sequence[str], labels: Sequence[str],
+                        output: str) -> str:
+  """Pearson r (A with its std band, B dashed) against time, log axis."""
+  if len(labels) != len(tables):
+    raise PlotError(f"{len(labels)} labels for {len(tables)} tables")
+  figure, (ax,) = _figure("correlation_vs_time")
+  for i, (path, label) in enumerate(zip(tables, labels)):
+    table, color = read_table(path), f"C{i}"
+    t, mean, std = table["time"], table["pearson_a"], table["pearson_a_std"]
+    ax.plot(t, mean, "o-", color=color, label=f"{label}: A")
+    ax.fill_between(t, mean - std, mean + std, color=color, alpha=0.2)
+    ax.plot(t, table["pearson_b"], "s--", color=color, mfc="none",
+            label=f"{label}: B")
+  ax.set_xscale("log")
+  ax.set(xlabel="time (LJ units)", ylabel="Pearson r (predicted vs true)",
+         title="correlation vs time")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize="small")
+  return _save(figure, output)
+
+
+# ----------------------------------------------- predictions of one file
+class Prediction(NamedTuple):
+  """A file's structure, targets (or None), predictions and target time."""
+  snapshot: data.Snapshot
+  predictions: np.ndarray
+  time_index: int
+  time: float
+
+
+def predict_file(checkpoint: str, path: str,
+                 time_index: Optional[int] = None) -> Prediction:
+  """Predicts one DeepMind system; targets at `time_index` when it has any."""
+  predict_fn, metadata = apply.load_model(checkpoint)
+  if time_index is None:
+    time_index = int(metadata.get("time_index", 0))
+  system = data.load_system(path)
+  snapshot = data.to_snapshot(
+      system, time_index if data.num_targets(system) else None, path)
+  predictions = apply.predict_snapshots(
+      predict_fn, [snapshot],
+      cutoff=float(metadata.get("cutoff", graphs.DEFAULT_CUTOFF)))[0]
+  return Prediction(snapshot, predictions, time_index,
+                    evaluate.system_time(system, time_index))
+
+
+def describe(prediction: Prediction) -> str:
+  """A figure title: the file and the target time."""
+  name = os.path.basename(prediction.snapshot.name)
+  when = (f"t = {prediction.time:.3g}" if np.isfinite(prediction.time)
+          else f"time index {prediction.time_index}")
+  return f"{name}, {when}"
+
+
+def scatter(predictions: np.ndarray, targets: np.ndarray, types: np.ndarray,
+            output: str, title: str = "") -> str:
+  """Predicted against true propensity, A and B apart, r in the legend."""
+  figure, (ax,) = _figure("scatter")
+  for kind, (name, color) in enumerate(_TYPE_STYLE):
+    chosen = types == kind
+    r = metrics.pearson(predictions[chosen], targets[chosen])
+    ax.scatter(targets[chosen], predictions[chosen], s=4, alpha=0.35, lw=0,
+               color=color, label=f"{name} (n = {chosen.sum()}, r = {r:.3f})")
+  # An infinite line through (mean target, mean target) stretches the limits
+  # at most to that point, however far off (untrained) predictions are.
+  middle = float(np.mean(targets))
+  ax.axline((middle, middle), slope=1, ls="--", color="0.4", lw=1,
+            label="y = x")
+  ax.set(xlabel="true propensity (σ)", ylabel="predicted propensity (σ)")
+  ax.set_title(textwrap.fill(title, 50), fontsize="medium")
+  legend = ax.legend(loc="upper left", fontsize="small", markerscale=3)
+  for handle in legend.legend_handles:
+    handle.set_alpha(1)
+  return _save(figure, output)
+
+
+def slab_view(positions: np.ndarray, box: np.ndarray, types: np.ndarray,
+              predictions: np.ndarray, targets: Optional[np.ndarray],
+              output: str, title: str = "", thickness: float = 2.0) -> str:
+  """Particles of the slab |z - L_z/2| < thickness/2, coloured by propensity.
+
+  Only A particles are coloured: the networks are trained and scored on A,
+  and B predictions (a different scale) would swamp the colours. Predicted
+  and true panels share one scale (1st-99th percentile of both), so colours
+  compare directly; without targets only the prediction is drawn.
+  """
+  wrapped = np.mod(positions, box)
+  in_slab = np.abs(wrapped[:, 2] - box[2] / 2) < thickness / 2
+  # Deepest first, so the particles nearest the viewer are drawn on top.
+  order = np.flatnonzero(in_slab)[np.argsort(wrapped[in_slab, 2])]
+  is_a = types[order] == 0
+  if not is_a.any():
+    raise PlotError(f"no A particle in the {thickness:g}σ slab")
+  panels = [("predicted", predictions)]
+  if targets is not None:
+    panels.append(("true", targets))
+  shown = np.concatenate([values[order][is_a] for _, values in panels])
+  norm = mcolors.Normalize(*np.percentile(shown, [1, 99]))
+  cmap = colormaps["viridis"].with_extremes(bad="0.85")
+  figure, axes = _figure("snapshot" if targets is not None
+                         else "snapshot_prediction", len(panels))
+  diameters = _DRAWN_DIAMETERS[types[order]]
+  for ax, (name, values) in zip(axes, panels):
+    circles = mcollections.EllipseCollection(
+        diameters, diameters, np.zeros(len(order)), units="xy",
+        offsets=wrapped[order, :2], offset_transform=ax.transData,
+        cmap=cmap, norm=norm, edgecolors="0.2", linewidths=0.3)
+    circles.set_array(np.ma.masked_array(values[order], mask=~is_a))
+    ax.add_collection(circles)
+    ax.set(xlim=(0, box[0]), ylim=(0, box[1]), aspect="equal",
+           xlabel="x (σ)", ylabel="y (σ)", title=f"{name} propensity")
+  figure.colorbar(circles, ax=axes, shrink=0.85, extend="both",
+                  label="propensity of A particles (σ)")
+  subtitle = (f"{len(order)} particles of a {thickness:g}σ slab through the "
+              "box mid-plane; B particles small, grey")
+  figure.suptitle("\n".join(
+      textwrap.fill(line, 50 * len(panels), break_on_hyphens=False)
+      for line in (title, subtitle)))
+  return _save(figure, output)
+
+
+# ------------------------------------------------------------------------ CLI
+COMMANDS = ("curves", "correlation_vs_time", "scatter", "snapshot")
+
+
+def _define_flags() -> None:
+  """Flags exist only when run as a program: importers define their own."""
+  flags.DEFINE_string("workdir", None, "curves: training workdir.")
+  flags.DEFINE_list("tables", None, "correlation_vs_time: evaluate CSVs.")
+  flags.DEFINE_list("labels", None, "correlation_vs_time: one label per "
+                    "table (default: file names).")
+  flags.DEFINE_string("checkpoint", None, "scatter/snapshot: checkpoint "
+                      "(.npz or TF prefix).")
+  flags.DEFINE_string("input", None, "scatter/snapshot: DeepMind system.")
+  flags.DEFINE_integer("time_index", None, "scatter/snapshot: target time "
+                       "index (default: the checkpoint's).")
+  flags.DEFINE_string("title", None, "scatter/snapshot: figure title "
+                      "(default: the file name and target time).")
+  flags.DEFINE_string("output", None, "PNG to write (curves default: "
+                      "WORKDIR/curves.png).")
+
+
+def _require(args: flags.FlagValues, command: str, *names: str) -> None:
+  missing = [f"--{n}" for n in names if getattr(args, n) is None]
+  if missing:
+    raise PlotError(f"{command} needs {' '.join(missing)}")
+
+
+def _run(command: str, args: flags.FlagValues) -> str:
+  """Draws the figure `command` names from the flags; its path."""
+  if command == "curves":
+    _require(args, command, "workdir")
+    return learning_curves(args.workdir, args.output)
+  if command == "correlation_vs_time":
+    _require(args, command, "tables", "output")
+    labels = args.labels or [os.path.splitext(os.path.basename(t))[0]
+                             for t in args.tables]
+    return correlation_vs_time(args.tables, labels, args.output)
+  _require(args, command, "checkpoint", "input", "output")
+  prediction = predict_file(args.checkpoint, args.input, args.time_index)
+  snapshot = prediction.snapshot
+  title = args.title or describe(prediction)
+  if command == "scatter":
+    if snapshot.targets is None:
+      raise PlotError(f"{args.input}: has no targets to compare with")
+    return scatter(prediction.predictions, snapshot.targets, snapshot.types,
+                   args.output, title)
+  return slab_view(snapshot.positions, snapshot.box, snapshot.types,
+                   prediction.predictions, snapshot.targets, args.output,
+                   title)
+
+
+def main(argv):
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    sys.exit(f"error: expected one command out of {', '.join(COMMANDS)}, "
+             f"got {' '.join(argv[1:]) or 'none'}")
+  try:
+    print(f"wrote {_run(argv[1], flags.FLAGS)}")
+  except (PlotError, data.DataError, checkpoints.CheckpointError,
+          OSError) as e:
+    sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)

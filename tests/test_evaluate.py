@@ -1,0 +1,134 @@
+"""The evaluation tool: per-time-index metrics, tables and CLI errors."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from configs import bapst
+from glassy_jax import checkpoints
+from glassy_jax import data
+from glassy_jax import evaluate
+from glassy_jax import graphs
+from glassy_jax import models
+from glassy_jax import tf_checkpoint
+from conftest import REPO, reference_file, write_synthetic_dataset
+
+
+def make_random_checkpoint(path):
+  """A Bapst checkpoint with random TF1-scaled parameters; network, params.
+
+  Drawn with numpy from the shapes alone: `network.init` takes ~10 s on CPU.
+  """
+  config = bapst.get_config().model
+  rng = np.random.default_rng(0)
+  params = {module: {name: (rng.normal(size=shape) / np.sqrt(shape[0])
+                            if name == "w" else rng.normal(0, 0.1, shape)
+                            ).astype(np.float32)
+                     for name, shape in leaves.items()}
+            for module, leaves in tf_checkpoint.param_shapes(config).items()}
+  checkpoints.save(str(path), {"params": params},
+                   {"model_config": config.to_dict(), "time_index": 0,
+                    "cutoff": graphs.DEFAULT_CUTOFF})
+  return models.make_network(config), params
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  root = tmp_path_factory.mktemp("evaluate")
+  directory = write_synthetic_dataset(root / "data", num_train=0, num_test=2)
+  files = data.list_files(directory, "test")
+  network, params = make_random_checkpoint(root / "random.npz")
+  return {"root": root, "data": directory, "files": files,
+          "checkpoint": str(root / "random.npz"), "network": network,
+          "params": params}
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "-m", "glassy_jax.evaluate", *args],
+                        cwd=REPO, capture_output=True, text=True, check=False)
+
+
+def test_rows_agree_with_numpy(setup):
+  rows = evaluate.evaluate_checkpoint(setup["checkpoint"], setup["data"],
+                                      "test", None, None)
+  assert [r["time_index"] for r in rows] == list(range(10))
+  assert all(set(r) == set(evaluate.COLUMNS) for r in rows)
+
+  k = 4  # Recomputed from scratch: raw trajectories, unpadded graphs.
+  per_a, per_b, pooled, errors = [], [], [], []
+  for path in setup["files"]:
+    system = data.load_system(path)
+    start = np.asarray(system["positions"])
+    target = np.mean([np.linalg.norm(p - start, axis=1)
+                      for p in system["trajectory_target_positions"][k]], 0)
+    graph = graphs.build_graph(data.to_snapshot(system, None))
+    prediction = np.asarray(setup["network"].apply(setup["params"], None,
+                                                   graph))
+    is_a = system["types"] == 0
+    per_a.append(np.corrcoef(prediction[is_a], target[is_a])[0, 1])
+    per_b.append(np.corrcoef(prediction[~is_a], target[~is_a])[0, 1])
+    pooled.append((prediction[is_a], target[is_a]))
+    errors.append(prediction[is_a] - target[is_a])
+  row = rows[k]
+  np.testing.assert_allclose(row["pearson_a"], np.mean(per_a), atol=1e-4)
+  np.testing.assert_allclose(row["pearson_a_std"], np.std(per_a), atol=1e-4)
+  np.testing.assert_allclose(row["pearson_b"], np.mean(per_b), atol=1e-4)
+  np.testing.assert_allclose(
+      row["pooled_pearson_a"],
+      np.corrcoef(*map(np.concatenate, zip(*pooled)))[0, 1], atol=1e-4)
+  np.testing.assert_allclose(
+      row["l1_a"], np.mean([np.abs(e).mean() for e in errors]), rtol=1e-4)
+  np.testing.assert_allclose(
+      row["l2_a"], np.mean([(e ** 2).mean() for e in errors]), rtol=1e-4)
+  np.testing.assert_allclose(row["time"], system["time"][k])
+  np.testing.assert_allclose(row["is_value"], 0.5)
+  assert row["num_files"] == 2
+
+
+def test_cli_prints_and_writes_tables(setup):
+  prefix = setup["root"] / "out" / "table"
+  result = _cli(f"--checkpoint={setup['checkpoint']}",
+                f"--data={setup['data']}", "--time_indices=0,9",
+                f"--output={prefix}")
+  assert result.returncode == 0, result.stderr
+  assert "| index | time | IS | Pearson A" in result.stdout
+  with open(f"{prefix}.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r["time_index"]) for r in rows] == [0, 9]
+  assert tuple(rows[0]) == evaluate.COLUMNS
+  with open(f"{prefix}.md", encoding="utf-8") as f:
+    assert len(f.read().strip().splitlines()) == 2 + 2 + 2  # Title, table.
+
+
+@pytest.mark.parametrize("case", ["directory", "checkpoint", "index"])
+def test_cli_errors_are_one_line(setup, case):
+  args = {"checkpoint": setup["checkpoint"], "data": setup["data"]}
+  if case == "directory":
+    args["data"] = setup["root"] / "absent"
+  elif case == "checkpoint":
+    args["checkpoint"] = setup["files"][0]
+  else:
+    args["time_indices"] = "0,10"
+  result = _cli(*[f"--{k}={v}" for k, v in args.items()])
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_published_checkpoint_on_deepmind_test_file(tmp_path):
+  pickle_path = reference_file("deepmind", "test_small.pickle")
+  prefix = reference_file("deepmind", "t044_s09.ckpt.index")[:-len(".index")]
+  os.makedirs(tmp_path / "test")
+  os.symlink(pickle_path, tmp_path / "test" / "aggregated_small.pickle")
+  rows = evaluate.evaluate_checkpoint(prefix, str(tmp_path), "test", None,
+                                      None)
+  assert len(rows) == 10
+  assert all(np.isfinite(r["pearson_a"]) and np.isfinite(r["time"])
+             for r in rows)
+  assert rows[0]["is_value"] == pytest.approx(0.9)
+  assert rows[9]["is_value"] == pytest.approx(np.exp(-1))
+  print("\n" + evaluate.markdown_table(rows))
