@@ -49,7 +49,8 @@ def main(argv):
                jax.default_backend(), jax.local_devices())
   try:
     final = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (data_lib.DataError, checkpoints.CheckpointError, ValueError) as e:
+  except (data_lib.DataError, checkpoints.CheckpointError, ValueError,
+          train.TrainingDiverged) as e:
     sys.exit(f"error: {e}")
   report = os.path.join(_WORKDIR.value, "report.md")
   train.write_report(report, final)

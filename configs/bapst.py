@@ -52,6 +52,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.seed = 42
   config.train.metric = "per_graph"  # Mean of per-graph Pearson; or "pooled".
+  # Divergence: skip non-finite steps; past this many per log interval,
+  # roll back to the last checkpoint with the learning rate scaled down.
+  config.train.max_nonfinite_steps = 10
+  config.train.rollback_lr_factor = 0.5
+  config.train.max_rollbacks = 3
   config.init_from = ""  # A checkpoint to start from (e.g. a converted TF one).
 
   if preset == "demo":

@@ -48,6 +48,7 @@ class Batch(NamedTuple):
   graph: jraph.GraphsTuple  # Padded to the run's budget.
   targets: np.ndarray  # [n_node], standardised if configured.
   loss_mask: np.ndarray  # [n_node] bool: real type-A particles.
+  first_graph: np.ndarray  # [] int32: dataset index; keys the augmentation.
 
 
 class TrainState(NamedTuple):
@@ -55,6 +56,13 @@ class TrainState(NamedTuple):
   opt_state: optax.OptState
   step: jax.Array  # [] int32: steps taken so far.
   rng: jax.Array  # Base key; step s augments with fold_in(rng, s).
+  lr_scale: jax.Array  # [] float32: 1, halved by each divergence rollback.
+
+
+def init_train_state(params: hk.Params, optimizer: optax.GradientTransformation,
+                     rng: jax.Array) -> TrainState:
+  return TrainState(params, optimizer.init(params), np.int32(0), rng,
+                    np.float32(1.0))
 
 
 class TargetScale(NamedTuple):
@@ -99,7 +107,7 @@ def make_batch(dataset: Dataset, indices: Sequence[int],
       [dataset.graphs[i] for i in indices],
       [(dataset.targets[i] - scale.mean) / scale.std for i in indices], budget)
   types = graph.nodes[:, 0]
-  return Batch(graph, targets, mask & (types == 0))
+  return Batch(graph, targets, mask & (types == 0), np.int32(indices[0]))
 
 
 def stack_batches(batches: Sequence[Batch]) -> Batch:
@@ -150,8 +158,10 @@ def make_train_step(network: hk.Transformed,
                  ) -> Tuple[TrainState, Dict[str, jax.Array]]:
     graph = batch.graph
     if augment:
+      # Keyed by step and graph, not by device: the same run on any number
+      # of devices or hosts draws the same rotations.
       key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
-                               jax.lax.axis_index(AXIS))
+                               batch.first_graph)
       graph = graph._replace(edges=augment_edges(key, graph.edges))
     count = jax.lax.psum(jnp.sum(batch.loss_mask), AXIS)
 
@@ -167,12 +177,14 @@ def make_train_step(network: hk.Transformed,
     grad_norm = optax.tree.norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params = optax.apply_updates(
+        state.params, jax.tree.map(lambda u: u * state.lr_scale, updates))
     # A non-finite loss or gradient leaves parameters and moments untouched.
     params, opt_state = jax.tree.map(
         lambda new, old: jnp.where(finite, new, old),
         (params, opt_state), (state.params, state.opt_state))
-    new_state = TrainState(params, opt_state, state.step + 1, state.rng)
+    new_state = state._replace(params=params, opt_state=opt_state,
+                               step=state.step + 1)
     return new_state, {"loss": loss, "grad_norm": grad_norm,
                        "finite": finite}
 
@@ -249,12 +261,32 @@ def _append_jsonl(path: str, record: Dict[str, Any]) -> None:
     f.write(json.dumps(record) + "\n")
 
 
+def _drop_records_after(path: str, step: int) -> None:
+  """On resume, forget metrics logged after the checkpoint (a killed run
+  logs steps it will redo)."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = [l for l in f if l.strip()]
+  kept = [l for l in lines if json.loads(l)["step"] <= step]
+  if len(kept) < len(lines):
+    with open(path, "w") as f:
+      f.writelines(kept)
+
+
+class TrainingDiverged(RuntimeError):
+  """Non-finite losses persisted through every allowed rollback."""
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> Dict[str, float]:
   """Trains per `config`, writing metrics and checkpoints under `workdir`.
 
   Returns the final test metrics. Resumes from `workdir` when it holds a
-  checkpoint of the same run.
+  checkpoint. Non-finite steps are skipped; when more than
+  `train.max_nonfinite_steps` of them fall in one logging interval the run
+  rolls back to its last checkpoint with the learning rate scaled by
+  `train.rollback_lr_factor`, at most `train.max_rollbacks` times.
   """
   os.makedirs(workdir, exist_ok=True)
   directory = data_directory(config)
@@ -284,16 +316,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   network = models.make_network(config.model)
   optimizer = make_optimizer(config, steps_per_epoch, total_steps)
-  first = make_batch(train_set, range(per_device), train_budget, scale)
-  rng = jax.random.PRNGKey(config.train.seed)
-  init_key, train_key = jax.random.split(rng)
-  params = network.init(init_key, first.graph)
+  init_key, train_key = jax.random.split(
+      jax.random.PRNGKey(config.train.seed))
+  params = network.init(
+      init_key, make_batch(train_set, [0], train_budget, scale).graph)
   if config.init_from:
-    params, _ = checkpoints.restore(config.init_from, {"params": params})
-    params = params["params"]
+    params = checkpoints.restore(config.init_from,
+                                 {"params": params})[0]["params"]
     logging.info("initialised parameters from %s", config.init_from)
-  state = TrainState(params, optimizer.init(params), np.int32(0), train_key)
   logging.info("model: %d parameters", hk.data_structures.tree_size(params))
+  state = init_train_state(params, optimizer, train_key)
 
   manager = checkpoints.CheckpointManager(
       os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
@@ -302,30 +334,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
               "cutoff": config.data.cutoff,
               "target_mean": scale.mean, "target_std": scale.std,
               "config": json.loads(config.to_json())}
+
+  def restore_latest(template: TrainState) -> Tuple[TrainState, float]:
+    restored, saved = checkpoints.restore(manager.latest_path(),
+                                          template._asdict())
+    return TrainState(**restored), saved.get("best_metric", -np.inf)
+
   best = -np.inf
-  latest = manager.latest_path()
-  if latest:
-    restored, saved = checkpoints.restore(latest, state._asdict())
-    state = TrainState(**restored)
-    best = saved.get("best_metric", best)
-    logging.info("resumed from %s at step %d", latest, int(state.step))
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  if manager.latest_path():
+    state, best = restore_latest(state)
+    _drop_records_after(metrics_path, int(state.step))
+    logging.info("resumed from %s at step %d", manager.latest_path(),
+                 int(state.step))
+  else:  # Step 0 is where a divergence in the first interval rolls back to.
+    manager.save(0, state._asdict(), dict(metadata, best_metric=best))
 
   train_step = make_train_step(network, optimizer,
                                config.train.augment_rotations)
   predict = make_predict_fn(network, scale)
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
-  start = int(state.step)
+  step = int(state.step)
   state = replicate(state)
-
-  def save(step, host_state, best_metric):
-    manager.save(step, host_state._asdict(),
-                 dict(metadata, best_metric=best_metric))
-
+  rollbacks = 0
   test_metrics = {}
   pending = []  # Device scalars since the last log line (no per-step sync).
-  tick, tick_step = time.time(), start
+  tick, tick_step = time.time(), step
   with _StopRequest() as stop:
-    for step in range(start, total_steps):
+    while step < total_steps:
       epoch, offset = divmod(step, steps_per_epoch)
       order = epoch_order(config.train.seed, epoch, len(train_set.graphs))
       chosen = order[offset * global_batch:(offset + 1) * global_batch]
@@ -334,52 +369,73 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                      train_budget, scale) for d in range(num_devices)])
       state, step_metrics = train_step(state, batch)
       pending.append(step_metrics)
-      done = step + 1
+      step += 1
 
-      if done % config.train.log_every == 0 or done == total_steps:
+      if step % config.train.log_every == 0 or step == total_steps:
         fetched = jax.device_get(pending)
         pending = []
-        loss = np.mean([m["loss"][0] for m in fetched])
-        skipped = sum(not m["finite"][0] for m in fetched)
-        rate = (done - tick_step) / max(time.time() - tick, 1e-9)
-        tick, tick_step = time.time(), done
-        eta = (total_steps - done) / max(rate, 1e-9)
-        logging.info("step %d/%d (epoch %d) loss %.5f  %.2f steps/s  ETA %s%s",
-                     done, total_steps, epoch, loss, rate,
-                     time.strftime("%H:%M:%S", time.gmtime(eta)),
-                     f"  ({skipped} non-finite steps skipped)" if skipped
-                     else "")
-        _append_jsonl(metrics_path, {"step": done, "split": "train",
-                                     "loss": float(loss),
-                                     "steps_per_s": rate,
-                                     "nonfinite_steps": int(skipped)})
+        skipped = int(sum(not m["finite"][0] for m in fetched))
+        rate = (step - tick_step) / max(time.time() - tick, 1e-9)
+        tick, tick_step = time.time(), step
+        _log_train(metrics_path, step, total_steps, epoch, fetched, rate,
+                   skipped)
+        if skipped > config.train.max_nonfinite_steps:
+          rollbacks += 1
+          if rollbacks > config.train.max_rollbacks or not manager.steps():
+            raise TrainingDiverged(
+                f"{skipped} non-finite steps before step {step} after "
+                f"{rollbacks - 1} rollbacks; lower "
+                "--config.optimizer.learning_rate or check the data")
+          host_state, best = restore_latest(unreplicate(state))
+          host_state = host_state._replace(lr_scale=np.float32(
+              host_state.lr_scale * config.train.rollback_lr_factor))
+          logging.warning("rolled back to step %d with learning rate x%g",
+                          int(host_state.step), host_state.lr_scale)
+          step = tick_step = int(host_state.step)
+          state = replicate(host_state)
+          continue
 
-      evaluate_now = (done % config.train.eval_every == 0 or
-                      done == total_steps)
-      if evaluate_now:
+      if step % config.train.eval_every == 0 or step == total_steps:
         host_params = unreplicate(state.params)
         test_metrics = evaluate(predict, host_params, test_set, test_budget)
+        _log_test(metrics_path, step, test_metrics)
         metric = test_metrics[("pearson_a" if config.train.metric ==
                                "per_graph" else "pooled_pearson_a")]
-        logging.info("step %d test: pearson_a %.4f +- %.4f, pooled %.4f, "
-                     "l1_a %.4f, l2_a %.5f, pearson_b %.4f", done,
-                     test_metrics["pearson_a"], test_metrics["pearson_a_std"],
-                     test_metrics["pooled_pearson_a"], test_metrics["l1_a"],
-                     test_metrics["l2_a"], test_metrics["pearson_b"])
-        _append_jsonl(metrics_path, dict(step=done, split="test",
-                                         **test_metrics))
         if metric > best:
           best = metric
-          manager.save_best(done, {"params": host_params},
+          manager.save_best(step, {"params": host_params},
                             dict(metadata, best_metric=best))
-      if (done % config.train.checkpoint_every == 0 or done == total_steps
+      if (step % config.train.checkpoint_every == 0 or step == total_steps
           or stop.signal is not None):
-        save(done, unreplicate(state), best)
+        manager.save(step, unreplicate(state)._asdict(),
+                     dict(metadata, best_metric=best))
       if stop.signal is not None:
         logging.warning("received signal %d: saved step %d, stopping",
-                        stop.signal, done)
+                        stop.signal, step)
         break
   return test_metrics
+
+
+def _log_train(path, step, total_steps, epoch, fetched, rate, skipped):
+  """Progress line (loss, steps/s, ETA) and a JSONL record."""
+  losses = [m["loss"][0] for m in fetched if m["finite"][0]]
+  loss = float(np.mean(losses)) if losses else float("nan")
+  eta = time.strftime("%H:%M:%S", time.gmtime(
+      (total_steps - step) / max(rate, 1e-9)))
+  logging.info("step %d/%d (epoch %d) loss %.5f  %.2f steps/s  ETA %s%s",
+               step, total_steps, epoch, loss, rate, eta,
+               f"  ({skipped} non-finite steps skipped)" if skipped else "")
+  _append_jsonl(path, {"step": step, "split": "train", "loss": loss,
+                       "steps_per_s": rate, "nonfinite_steps": skipped})
+
+
+def _log_test(path, step, test_metrics):
+  logging.info("step %d test: pearson_a %.4f +- %.4f, pooled %.4f, "
+               "l1_a %.4f, l2_a %.5f, pearson_b %.4f", step,
+               test_metrics["pearson_a"], test_metrics["pearson_a_std"],
+               test_metrics["pooled_pearson_a"], test_metrics["l1_a"],
+               test_metrics["l2_a"], test_metrics["pearson_b"])
+  _append_jsonl(path, dict(step=step, split="test", **test_metrics))
 
 
 def write_report(path: str, metrics: Dict[str, float]) -> None:

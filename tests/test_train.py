@@ -1,6 +1,8 @@
 """Training: loss, metrics, augmentation, pmap equivalence, runs, resume."""
 
 import json
+import signal
+import time
 import os
 import subprocess
 import sys
@@ -71,8 +73,7 @@ def test_pmap_step_equals_single_device_step(small_train_set):
   two = graphs_lib.padding_budget(small_train_set.graphs, 2)
   params = network.init(jax.random.PRNGKey(0),
                         _graph_batch(small_train_set, [0], one).graph)
-  state = train.TrainState(params, optimizer.init(params), np.int32(0),
-                           jax.random.PRNGKey(1))
+  state = train.init_train_state(params, optimizer, jax.random.PRNGKey(1))
   two_devices = train.stack_batches([_graph_batch(small_train_set, [i], one)
                                      for i in (0, 1)])
   one_device = train.stack_batches([_graph_batch(small_train_set, [0, 1],
@@ -167,3 +168,71 @@ def test_cli_bad_input_is_one_line(synthetic_dataset, tmp_path, flag,
   assert result.returncode != 0
   assert message in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def _train_cli_args(directory, workdir, steps):
+  return ["--config=configs/bapst.py:test",
+          f"--config.data.directory={directory}", "--config.data.time_index=3",
+          f"--config.train.num_steps={steps}",
+          "--config.train.checkpoint_every=4", "--config.train.eval_every=100",
+          f"--workdir={workdir}"]
+
+
+def test_sigkill_then_resume_is_bit_identical(synthetic_dataset, tmp_path):
+  """A run killed mid-training resumes and ends exactly like a clean run."""
+  steps = 40
+  clean, killed = tmp_path / "clean", tmp_path / "killed"
+  assert _run_training(*_train_cli_args(synthetic_dataset, clean,
+                                        steps)).returncode == 0
+  process = subprocess.Popen(
+      [sys.executable, "run_training.py",
+       *_train_cli_args(synthetic_dataset, killed, steps)],
+      cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  manager = checkpoints.CheckpointManager(str(killed / "checkpoints"))
+  deadline = time.time() + 240
+  while not manager.steps() or manager.steps()[-1] < 8:
+    assert process.poll() is None and time.time() < deadline
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  interrupted_at = manager.steps()[-1]
+  assert interrupted_at < steps
+  assert _run_training(*_train_cli_args(synthetic_dataset, killed,
+                                        steps)).returncode == 0
+  a, _ = checkpoints.load(
+      checkpoints.CheckpointManager(str(clean / "checkpoints")).latest_path())
+  b, _ = checkpoints.load(manager.latest_path())
+  for key in a:
+    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+  steps_logged = [r["step"] for r in _records(str(killed), "train")]
+  assert steps_logged == sorted(set(steps_logged))
+
+
+def test_sigterm_saves_a_checkpoint(synthetic_dataset, tmp_path):
+  process = subprocess.Popen(
+      [sys.executable, "run_training.py",
+       *_train_cli_args(synthetic_dataset, tmp_path, 100000)],
+      cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while not (tmp_path / "metrics.jsonl").exists():  # Written after step 1.
+    assert process.poll() is None and time.time() < deadline
+    time.sleep(0.05)
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 0, stderr[-2000:]
+  assert "received signal 15" in stderr
+  manager = checkpoints.CheckpointManager(str(tmp_path / "checkpoints"))
+  last = _records(str(tmp_path), "train")[-1]["step"]
+  assert manager.steps()[-1] == last
+
+
+def test_divergence_rolls_back_then_stops(synthetic_dataset, tmp_path):
+  config = _config(synthetic_dataset, num_steps=60, log_every=2,
+                   checkpoint_every=2, max_nonfinite_steps=0,
+                   max_rollbacks=2)
+  config.optimizer.learning_rate = 1e30  # Overflows within a few steps.
+  with pytest.raises(train.TrainingDiverged, match="after 2 rollbacks"):
+    train.train_and_evaluate(config, str(tmp_path))
+  for key, value in checkpoints.load(checkpoints.CheckpointManager(
+      str(tmp_path / "checkpoints")).latest_path())[0].items():
+    assert np.all(np.isfinite(value)), key
