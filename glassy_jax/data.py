@@ -1,5 +1,7 @@
 """Glassy-dynamics systems on disk: DeepMind's pickle format and its `.npz` twin.
 
+  python -m glassy_jax.data convert --input=DIR --output=NPZ_DIR
+
 A *system* is one equilibrated configuration with its isoconfigurational
 ensemble, stored as the dict DeepMind published (see `../shared/FIDELITY.md`):
 `positions`, `types`, `box`, `time`, `time_indices`, `is_values`, `metadata`
@@ -136,6 +138,8 @@ def validate_system(system: Any, path: str) -> None:
     targets = system["targets"]
     if any(np.shape(t) != (n,) for t in targets):
       raise DataError(f"{path}: every entry of targets must have shape ({n},)")
+    if not all(np.all(np.isfinite(t)) for t in targets):
+      raise DataError(f"{path}: targets contain NaN or inf")
   elif "trajectory_target_positions" in system:
     for per_time in system["trajectory_target_positions"]:
       if any(np.shape(p) != (n, 3) for p in per_time):
@@ -229,3 +233,45 @@ def _npz_arrays(system: Dict[str, Any]) -> Dict[str, np.ndarray]:
     else:
       arrays[key] = np.asarray(value)
   return arrays
+
+
+def convert_to_npz(input_directory: str, output_directory: str,
+                   progress: bool = False) -> List[str]:
+  """Writes every `{train,test}/aggregated*` system as `.npz` (no pickle)."""
+  sources = [path for split in ("train", "test") for path in sorted(
+      glob.glob(os.path.join(input_directory, split, "aggregated*")))]
+  if not sources:
+    raise DataError(f"no files match {input_directory}/{{train,test}}/"
+                    "aggregated*")
+  if progress:
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    sources = tqdm(sources, desc="converting", unit="file")
+  written = []
+  for path in sources:
+    split = os.path.basename(os.path.dirname(path))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    target = os.path.join(output_directory, split, stem + ".npz")
+    write_system(target, load_system(path))
+    written.append(target)
+  return written
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) != 2 or argv[1] != "convert":
+    raise SystemExit("usage: python -m glassy_jax.data convert "
+                     "--input=DIR --output=DIR")
+  try:
+    files = convert_to_npz(_INPUT.value, _OUTPUT.value, progress=True)
+  except DataError as e:
+    raise SystemExit(f"error: {e}") from None
+  print(f"wrote {len(files)} .npz systems under {_OUTPUT.value}")
+
+
+if __name__ == "__main__":
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  _INPUT = flags.DEFINE_string("input", None, "Dataset folder (DeepMind's "
+                               "layout: train/, test/).", required=True)
+  _OUTPUT = flags.DEFINE_string("output", None, "Folder for the .npz form.",
+                                required=True)
+  app.run(main)

@@ -2,12 +2,14 @@
 
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from glassy_jax import data as data_lib
-from conftest import reference_file, synthetic_system
+from conftest import REPO, reference_file, synthetic_system, write_synthetic_dataset
 
 
 def test_propensity_matches_hand_computation():
@@ -87,6 +89,8 @@ def test_hostile_pickle_is_refused_before_running_code(tmp_path):
     (lambda s: s["positions"].__setitem__((0, 0), np.nan), "NaN"),
     (lambda s: s["types"].__setitem__(0, 2), "types must be 0"),
     (lambda s: s.update(box=np.array([5.0, -1.0, 5.0])), "box must be"),
+    (lambda s: s.update(targets=[np.full(len(s["types"]), np.inf)]),
+     "targets contain NaN"),
 ])
 def test_invalid_systems_give_one_line_errors(tmp_path, change, message):
   system = synthetic_system(2, n=64)
@@ -116,3 +120,28 @@ def test_time_index_out_of_range():
   system = synthetic_system(4, n=64)
   with pytest.raises(data_lib.DataError, match="time index 10 out of range"):
     data_lib.system_targets(system, 10)
+
+
+def test_convert_command_writes_an_equivalent_npz_dataset(tmp_path):
+  source, target = tmp_path / "pickles", tmp_path / "npz"
+  write_synthetic_dataset(source, num_train=2, num_test=1, n=64)
+  result = subprocess.run(
+      [sys.executable, "-m", "glassy_jax.data", "convert",
+       f"--input={source}", f"--output={target}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr
+  converted = data_lib.list_files(str(target), "train")
+  assert [os.path.basename(f) for f in converted] == [
+      "aggregated-000.npz", "aggregated-001.npz"]
+  for original, npz in zip(data_lib.list_files(str(source), "train"),
+                           converted):
+    a = data_lib.to_snapshot(data_lib.load_system(original), 5)
+    b = data_lib.to_snapshot(data_lib.load_system(npz), 5)
+    np.testing.assert_array_equal(a.targets, b.targets)
+    np.testing.assert_array_equal(a.positions, b.positions)
+  failed = subprocess.run(
+      [sys.executable, "-m", "glassy_jax.data", "convert",
+       f"--input={tmp_path / 'none'}", f"--output={target}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert failed.returncode != 0
+  assert failed.stderr.strip().splitlines()[-1].startswith("error: no files")
