@@ -1,0 +1,75 @@
+"""Configs: presets load, README overrides exist, the seed's variant trains."""
+
+import os
+import re
+
+import jax
+import numpy as np
+import pytest
+
+from configs import bapst
+from configs import simulate_ka
+from configs import ter2023
+from glassy_jax import checkpoints
+from glassy_jax import train
+from conftest import REPO
+
+
+@pytest.mark.parametrize("module, presets", [
+    (bapst, ["", "demo", "test"]), (ter2023, ["", "demo", "test"]),
+    (simulate_ka, [None, "tiny", "demo"])])
+def test_presets_load_and_unknown_ones_are_refused(module, presets):
+  for preset in presets:
+    assert module.get_config(preset)
+  with pytest.raises(ValueError, match="unknown preset"):
+    module.get_config("bogus")
+
+
+def test_bapst_defaults_are_deepminds():
+  config = bapst.get_config()
+  assert config.data.time_index == 9 and config.data.cutoff == 2.0
+  assert config.model.num_steps == 7 and config.model.shared_weights
+  assert config.model.update_order == "sequential"
+  assert config.model.node_features == "type"
+  assert tuple(config.model.mlp_sizes) == (64, 64)
+  assert tuple(config.model.decoder_sizes) == (64, 64, 1)
+  assert config.optimizer.learning_rate == 1e-4
+  assert config.optimizer.clip_global_norm == 1.0
+  assert config.train.num_epochs == 1000 and config.train.augment_rotations
+  assert config.train.graphs_per_device == 1 and config.train.eval_every == 1000
+  assert not config.data.standardize_targets
+
+
+def test_every_config_override_in_the_readme_exists():
+  with open(os.path.join(REPO, "README.md")) as f:
+    readme = f.read()
+  overrides = re.findall(r"--config\.([a-z_.]+)=", readme)
+  assert overrides
+  configs = {"bapst": bapst.get_config(), "simulate": simulate_ka.get_config()}
+  for key in overrides:
+    found = []
+    for config in configs.values():
+      node = config
+      try:
+        for part in key.split("."):
+          node = node[part]
+        found.append(key)
+      except KeyError:
+        pass
+    assert found, f"README mentions --config.{key}, which no config has"
+
+
+def test_ter2023_variant_trains(synthetic_dataset, tmp_path):
+  config = ter2023.get_config("test")
+  config.data.directory = synthetic_dataset
+  config.data.time_index = 3
+  train.train_and_evaluate(config, str(tmp_path))
+  params, metadata = checkpoints.load_params(
+      os.path.join(tmp_path, "checkpoints", "best.npz"))
+  assert sorted(k for k in params if "processor_edge" in k)[-1] == (
+      "bapst/~/processor_edge_6/~/linear_1")
+  assert params["bapst/~/encoder_node/~/linear_0"]["w"].shape == (2, 64)
+  assert params["bapst/~/decoder/~/linear_1"]["w"].shape == (64, 1)
+  assert metadata["target_std"] != 1.0 and metadata["target_mean"] > 0
+  assert all(np.all(np.isfinite(v)) for p in params.values()
+             for v in jax.tree.leaves(p))
