@@ -7,6 +7,10 @@
 Metrics go to WORKDIR/metrics.jsonl, checkpoints to WORKDIR/checkpoints (the
 best by test correlation in best.npz); rerunning with the same workdir
 resumes where the previous run stopped.
+
+On several hosts run one process per host with
+`--config.distributed.enabled=True` (cluster/README.md); only process 0
+writes files, the others log warnings only.
 """
 
 import os
@@ -20,6 +24,7 @@ from ml_collections import config_flags
 
 from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
+from glassy_jax import distributed
 from glassy_jax import train
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -45,16 +50,20 @@ def parse_flags(argv):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.info("JAX %s, backend %s, devices: %s", jax.__version__,
-               jax.default_backend(), jax.local_devices())
   try:
+    distributed.initialize(_CONFIG.value)  # Before any backend is touched.
+    if jax.process_index() > 0:
+      logging.set_verbosity(logging.WARNING)
+    logging.info("JAX %s, backend %s, devices: %s", jax.__version__,
+                 jax.default_backend(), jax.local_devices())
     final = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (data_lib.DataError, checkpoints.CheckpointError, ValueError,
           train.TrainingDiverged) as e:
     sys.exit(f"error: {e}")
-  report = os.path.join(_WORKDIR.value, "report.md")
-  train.write_report(report, final)
-  logging.info("final test metrics written to %s", report)
+  if jax.process_index() == 0:
+    report = os.path.join(_WORKDIR.value, "report.md")
+    train.write_report(report, final)
+    logging.info("final test metrics written to %s", report)
 
 
 if __name__ == "__main__":

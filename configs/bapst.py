@@ -28,6 +28,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.model.update_order = "sequential"  # DeepMind; or "parallel".
   config.model.node_features = "type"  # One float; or "one_hot".
   config.model.implementation = "fused"  # Same function as "reference".
+  config.model.remat = False  # Recompute steps in backward: less memory.
+  config.model.compute_dtype = "float32"  # Or "bfloat16" (f32 params/loss).
 
   # Optimisation.
   config.optimizer = ml_collections.ConfigDict()
@@ -58,6 +60,18 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.train.rollback_lr_factor = 0.5
   config.train.max_rollbacks = 3
   config.init_from = ""  # A checkpoint to start from (e.g. a converted TF one).
+
+  # Multi-host data parallelism (cluster/README.md). Unset fields are
+  # detected by jax.distributed.initialize (SLURM, Open MPI, Cloud TPU).
+  config.distributed = ml_collections.ConfigDict()
+  config.distributed.enabled = False  # True: one process per host.
+  config.distributed.coordinator_address = ""  # "host:port" of process 0.
+  config.distributed.num_processes = 0  # 0 = detect.
+  config.distributed.process_id = -1  # -1 = detect.
+  config.distributed.local_device_ids = ""  # E.g. "0,1,2,3"; "" = detect.
+  # Size buckets: graphs whose node counts round up to the same multiple of
+  # this share a padding budget (one compiled shape each); 0 = one bucket.
+  config.distributed.bucket_nodes = 256
 
   if preset == "demo":
     config.train.num_epochs = 40

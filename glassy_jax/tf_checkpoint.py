@@ -290,7 +290,8 @@ def faithful_model_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       "mlp_sizes": (64, 64), "decoder_sizes": (64, 64, 1), "num_steps": 7,
       "shared_weights": True, "update_order": "sequential",
-      "node_features": "type", "implementation": "fused"})
+      "node_features": "type", "implementation": "fused", "remat": False,
+      "compute_dtype": "float32"})
 
 
 def param_shapes(model_config: ml_collections.ConfigDict

@@ -8,6 +8,22 @@ step is the step one device would take on the whole global batch.
 The data order of epoch e is a permutation seeded by (seed, e), and the
 augmentation key of step s is fold_in(key, s): the step counter alone says
 where a run is, which makes resumption exact.
+
+Graphs of different sizes are grouped into size buckets (node counts rounded
+up to `distributed.bucket_nodes`), each with its own padding budget, so small
+snapshots are not padded to the largest; a step draws all its graphs from one
+bucket and each bucket compiles once. With one bucket the order above is
+unchanged.
+
+Multi-host (`distributed.enabled`, see glassy_jax/distributed.py): with P
+processes, process p reads only files p::P of each split and draws its part
+of every step from a permutation of that shard seeded by (seed, epoch); the
+global batch is P x local devices x graphs per device, and the pmapped psum
+sums over all of them. Only process 0 writes checkpoints and metrics; it
+restores a checkpoint and broadcasts it. A checkpoint holds params,
+optimiser state and step, not the layout, so a run resumes on any number of
+hosts; steps per epoch, and with them the data order and epoch-based
+schedules, then follow the new layout.
 """
 
 import json
@@ -27,6 +43,7 @@ import optax
 
 from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
+from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
 from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
@@ -41,6 +58,12 @@ class Dataset(NamedTuple):
   targets: List[np.ndarray]  # [N] float32 each, in physical units.
   types: List[np.ndarray]  # [N] int32 each.
   names: List[str]
+  # (p, P): these are files p::P of the split; graph i is file p + i * P.
+  shard: Tuple[int, int] = (0, 1)
+
+  def file_index(self, i: int) -> int:
+    """Index in the whole split: keys augmentation the same on any layout."""
+    return self.shard[0] + i * self.shard[1]
 
 
 class Batch(NamedTuple):
@@ -82,22 +105,31 @@ def data_directory(config: ml_collections.ConfigDict) -> str:
 
 
 def load_dataset(directory: str, split: str, time_index: int, cutoff: float,
-                 max_files: int = 0) -> Dataset:
-  """Loads `DIR/split/aggregated*` and builds the graphs of every system."""
+                 max_files: int = 0, shard: Tuple[int, int] = (0, 1)
+                 ) -> Dataset:
+  """Builds the graphs of files p::P of `DIR/split/aggregated*`, (p, P) =
+  `shard`: each process of a multi-host run reads only its own files."""
   files = data_lib.list_files(directory, split, max_files or None)
-  snapshots = data_lib.load_snapshots(files, time_index, progress=True)
+  process, num_processes = shard
+  if len(files) < num_processes:
+    raise data_lib.DataError(
+        f"{len(files)} {split} files cannot give each of {num_processes} "
+        "processes one")
+  snapshots = data_lib.load_snapshots(files[process::num_processes],
+                                      time_index, progress=process == 0)
   return Dataset(
       graphs=[graphs_lib.build_graph(s, cutoff) for s in snapshots],
       targets=[s.targets for s in snapshots],
       types=[s.types for s in snapshots],
-      names=[s.name for s in snapshots])
+      names=[s.name for s in snapshots], shard=shard)
 
 
 def target_scale(dataset: Dataset, standardize: bool) -> TargetScale:
+  """Statistics of the type-A targets of every process's shard."""
   if not standardize:
     return TargetScale(0.0, 1.0)
-  values = np.concatenate([t[ty == 0] for t, ty in
-                           zip(dataset.targets, dataset.types)])
+  values = distributed.allgather_rows(np.concatenate(
+      [t[ty == 0] for t, ty in zip(dataset.targets, dataset.types)]))
   return TargetScale(float(values.mean()), float(values.std()))
 
 
@@ -107,7 +139,8 @@ def make_batch(dataset: Dataset, indices: Sequence[int],
       [dataset.graphs[i] for i in indices],
       [(dataset.targets[i] - scale.mean) / scale.std for i in indices], budget)
   types = graph.nodes[:, 0]
-  return Batch(graph, targets, mask & (types == 0), np.int32(indices[0]))
+  return Batch(graph, targets, mask & (types == 0),
+               np.int32(dataset.file_index(indices[0])))
 
 
 def stack_batches(batches: Sequence[Batch]) -> Batch:
@@ -115,8 +148,106 @@ def stack_batches(batches: Sequence[Batch]) -> Batch:
   return jax.tree.map(lambda *xs: np.stack(xs), *batches)
 
 
-def epoch_order(seed: int, epoch: int, num_graphs: int) -> np.ndarray:
-  return np.random.default_rng([seed, epoch]).permutation(num_graphs)
+class SizeBucket(NamedTuple):
+  """Graphs of similar size, batched together under one padding budget."""
+  budget: graphs_lib.PaddingBudget  # Per device; the same on every process.
+  members: np.ndarray  # This process's graphs in the bucket (local indices).
+  steps: int  # Batches per epoch, the same on every process.
+
+
+def _budget(n_node: np.ndarray, n_edge: np.ndarray,
+            graphs_per_batch: int) -> graphs_lib.PaddingBudget:
+  """`graphs.padding_budget` from sizes alone (other hosts' graphs)."""
+  sizes = [jraph.GraphsTuple(nodes=None, edges=None, senders=None,
+                             receivers=None, globals=None, n_node=np.array([n]),
+                             n_edge=np.array([e]))
+           for n, e in zip(n_node, n_edge)]
+  return graphs_lib.padding_budget(sizes, graphs_per_batch)
+
+
+def size_buckets(n_node: np.ndarray, n_edge: np.ndarray, per_device: int,
+                 num_devices: int, multiple: int, process: int = 0,
+                 num_processes: int = 1) -> List[SizeBucket]:
+  """Groups the graphs of a split into size buckets.
+
+  `n_node`/`n_edge` hold the sizes of every file of the split (the same on
+  every process); file g is graph g // P of process g % P. Buckets are node
+  counts rounded up to `multiple` (0: one bucket). A bucket in which some
+  process holds fewer graphs than its local batch is merged into the next
+  larger one (the largest into the one before it).
+  """
+  local_batch = per_device * num_devices
+  keys = (-(-np.asarray(n_node) // multiple) if multiple
+          else np.zeros(len(n_node), int))
+  owner = np.arange(len(n_node)) % num_processes
+
+  def fills(files):
+    return np.bincount(owner[files], minlength=num_processes).min() >= (
+        local_batch)
+
+  groups, pending = [], np.zeros(0, int)
+  for key in np.unique(keys):
+    pending = np.concatenate([pending, np.flatnonzero(keys == key)])
+    if fills(pending):
+      groups.append(pending)
+      pending = np.zeros(0, int)
+  if len(pending):
+    if not groups:
+      raise data_lib.DataError(
+          f"{len(n_node)} training graphs cannot fill a global batch of "
+          f"{num_processes * local_batch} ({num_processes} processes x "
+          f"{num_devices} devices x {per_device})")
+    groups[-1] = np.concatenate([groups[-1], pending])
+  buckets = []
+  for files in groups:
+    files = np.sort(files)
+    counts = np.bincount(owner[files], minlength=num_processes)
+    buckets.append(SizeBucket(
+        budget=_budget(np.asarray(n_node)[files], np.asarray(n_edge)[files],
+                       per_device),
+        members=files[owner[files] == process] // num_processes,
+        steps=int(counts.min()) // local_batch))
+  return buckets
+
+
+def epoch_plan(buckets: Sequence[SizeBucket], seed: int, epoch: int,
+               local_batch: int) -> List[Tuple[int, np.ndarray]]:
+  """(bucket, local graph indices) of every step of `epoch` on this process.
+
+  Each bucket's graphs are permuted by one generator seeded by (seed,
+  epoch); the order in which buckets take turns is drawn from (seed, epoch,
+  1), the same on every process. With one bucket on one process the graphs
+  of epoch e are `default_rng([seed, e]).permutation(num_graphs)`.
+  """
+  rng = np.random.default_rng([seed, epoch])
+  orders = [b.members[rng.permutation(len(b.members))] for b in buckets]
+  turns = np.random.default_rng([seed, epoch, 1]).permutation(
+      np.concatenate([np.full(b.steps, i) for i, b in enumerate(buckets)]))
+  taken = [0] * len(buckets)
+  plan = []
+  for i in turns:
+    plan.append((int(i), orders[i][taken[i]:taken[i] + local_batch]))
+    taken[i] += local_batch
+  return plan
+
+
+def _global_sizes(dataset: Dataset) -> Tuple[np.ndarray, np.ndarray]:
+  """Node and edge counts of every file of the split, from all processes."""
+  rows = distributed.allgather_rows(np.array(
+      [[dataset.file_index(i), int(g.n_node.sum()), int(g.n_edge.sum())]
+       for i, g in enumerate(dataset.graphs)], np.int64))
+  rows = rows[np.argsort(rows[:, 0])]
+  return rows[:, 1], rows[:, 2]
+
+
+def _eval_budgets(graphs: Sequence[jraph.GraphsTuple],
+                  multiple: int) -> List[graphs_lib.PaddingBudget]:
+  """Each graph's padding budget (one graph): that of its size bucket."""
+  keys = [-(-int(g.n_node.sum()) // multiple) if multiple else 0
+          for g in graphs]
+  budgets = {key: graphs_lib.padding_budget(
+      [g for g, k in zip(graphs, keys) if k == key], 1) for key in set(keys)}
+  return [budgets[k] for k in keys]
 
 
 # ------------------------------------------------------------ optimisation
@@ -220,18 +351,29 @@ def make_predict_fn(network: hk.Transformed, scale: TargetScale):
 
 
 def evaluate(predict, params: hk.Params, dataset: Dataset,
-             budget: graphs_lib.PaddingBudget) -> Dict[str, float]:
-  """Per-graph metrics, averaged over the split (+ pooled Pearson on A)."""
-  per_graph, pooled = [], []
-  for graph, targets, types in zip(dataset.graphs, dataset.targets,
-                                   dataset.types):
+             budgets: Sequence[graphs_lib.PaddingBudget]) -> Dict[str, float]:
+  """Per-graph metrics, averaged over the split (+ pooled Pearson on A).
+
+  Each process scores its shard; per-graph metrics and the A-particle
+  (prediction, target) pairs are gathered so every process returns the
+  metrics of the whole split.
+  """
+  per_graph, pooled_predictions, pooled_targets = [], [], []
+  for graph, targets, types, budget in zip(dataset.graphs, dataset.targets,
+                                           dataset.types, budgets):
     padded, _, _ = graphs_lib.pad_batch([graph], [targets], budget)
     predictions = np.asarray(predict(params, padded))[:len(types)]
     per_graph.append(metrics_lib.graph_metrics(predictions, targets, types))
-    pooled.append(predictions)
-  return metrics_lib.summarize(per_graph, np.concatenate(pooled),
-                               np.concatenate(dataset.targets),
-                               np.concatenate(dataset.types))
+    pooled_predictions.append(predictions[types == 0])
+    pooled_targets.append(targets[types == 0])
+  keys = list(per_graph[0])
+  rows = distributed.allgather_rows(
+      np.array([[m[k] for k in keys] for m in per_graph], np.float64))
+  predictions = distributed.allgather_rows(np.concatenate(pooled_predictions))
+  return metrics_lib.summarize(
+      [dict(zip(keys, r)) for r in rows], predictions,
+      distributed.allgather_rows(np.concatenate(pooled_targets)),
+      np.zeros(len(predictions), int))
 
 
 # ---------------------------------------------------------------- the run
@@ -288,39 +430,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   rolls back to its last checkpoint with the learning rate scaled by
   `train.rollback_lr_factor`, at most `train.max_rollbacks` times.
   """
-  os.makedirs(workdir, exist_ok=True)
+  process, num_processes = jax.process_index(), jax.process_count()
+  chief = process == 0  # Writes every file; the others only compute.
+  if chief:
+    os.makedirs(workdir, exist_ok=True)
   directory = data_directory(config)
-  kwargs = dict(time_index=config.data.time_index, cutoff=config.data.cutoff)
+  kwargs = dict(time_index=config.data.time_index, cutoff=config.data.cutoff,
+                shard=(process, num_processes))
   train_set = load_dataset(directory, "train",
                            max_files=config.data.max_train_files, **kwargs)
-  test_set = load_dataset(directory, "test",
-                          max_files=config.data.max_test_files, **kwargs)
 
   num_devices = jax.local_device_count()
   per_device = config.train.graphs_per_device
-  global_batch = num_devices * per_device
-  if len(train_set.graphs) < global_batch:
-    raise data_lib.DataError(
-        f"{len(train_set.graphs)} training graphs cannot fill a global batch "
-        f"of {global_batch} ({num_devices} devices x {per_device})")
-  steps_per_epoch = len(train_set.graphs) // global_batch
+  local_batch = num_devices * per_device
+  multiple = config.distributed.bucket_nodes
+  buckets = size_buckets(*_global_sizes(train_set), per_device, num_devices,
+                         multiple, process, num_processes)
+  test_set = load_dataset(directory, "test",
+                          max_files=config.data.max_test_files, **kwargs)
+  steps_per_epoch = sum(b.steps for b in buckets)
   total_steps = (config.train.num_steps or
                  config.train.num_epochs * steps_per_epoch)
-  train_budget = graphs_lib.padding_budget(train_set.graphs, per_device)
-  test_budget = graphs_lib.padding_budget(test_set.graphs, 1)
+  test_budgets = _eval_budgets(test_set.graphs, multiple)
   scale = target_scale(train_set, config.data.standardize_targets)
-  logging.info("%d train / %d test graphs, %d devices, %d steps/epoch, "
-               "%d steps, padding %s", len(train_set.graphs),
-               len(test_set.graphs), num_devices, steps_per_epoch,
-               total_steps, train_budget)
+  logging.info("process %d/%d: %d train / %d test graphs, %d devices, "
+               "%d steps/epoch, %d steps, padding %s", process,
+               num_processes, len(train_set.graphs), len(test_set.graphs),
+               num_devices, steps_per_epoch, total_steps,
+               [(b.budget, b.steps) for b in buckets])
 
   network = models.make_network(config.model)
   optimizer = make_optimizer(config, steps_per_epoch, total_steps)
   init_key, train_key = jax.random.split(
       jax.random.PRNGKey(config.train.seed))
   params = network.init(
-      init_key, make_batch(train_set, [0], train_budget, scale).graph)
-  if config.init_from:
+      init_key, make_batch(train_set, [0], buckets[-1].budget, scale).graph)
+  if config.init_from and chief:  # The others receive it below.
     params = checkpoints.restore(config.init_from,
                                  {"params": params})[0]["params"]
     logging.info("initialised parameters from %s", config.init_from)
@@ -336,19 +481,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
               "config": json.loads(config.to_json())}
 
   def restore_latest(template: TrainState) -> Tuple[TrainState, float]:
-    restored, saved = checkpoints.restore(manager.latest_path(),
-                                          template._asdict())
-    return TrainState(**restored), saved.get("best_metric", -np.inf)
+    """Process 0 reads the checkpoint and sends it to the others."""
+    best_metric = -np.inf
+    if chief:
+      restored, saved = checkpoints.restore(manager.latest_path(),
+                                            template._asdict())
+      template = TrainState(**restored)
+      best_metric = saved.get("best_metric", -np.inf)
+    return (TrainState(**distributed.broadcast_from_first(
+        template._asdict())), best_metric)
 
   best = -np.inf
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
-  if manager.latest_path():
-    state, best = restore_latest(state)
-    _drop_records_after(metrics_path, int(state.step))
-    logging.info("resumed from %s at step %d", manager.latest_path(),
-                 int(state.step))
-  else:  # Step 0 is where a divergence in the first interval rolls back to.
+  metrics_path = os.path.join(workdir, "metrics.jsonl") if chief else None
+  if chief and not manager.latest_path():
+    # Step 0 is where a divergence in the first interval rolls back to.
     manager.save(0, state._asdict(), dict(metadata, best_metric=best))
+  state, best = restore_latest(state)
+  if chief:
+    _drop_records_after(metrics_path, int(state.step))
+    logging.info("starting from %s at step %d", manager.latest_path(),
+                 int(state.step))
 
   train_step = make_train_step(network, optimizer,
                                config.train.augment_rotations)
@@ -359,17 +511,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   test_metrics = {}
   pending = []  # Device scalars since the last log line (no per-step sync).
   tick, tick_step = time.time(), step
+  plan, plan_epoch = [], -1
+  stopping = False
   with _StopRequest() as stop:
     while step < total_steps:
       epoch, offset = divmod(step, steps_per_epoch)
-      order = epoch_order(config.train.seed, epoch, len(train_set.graphs))
-      chosen = order[offset * global_batch:(offset + 1) * global_batch]
+      if epoch != plan_epoch:
+        plan, plan_epoch = epoch_plan(buckets, config.train.seed, epoch,
+                                      local_batch), epoch
+      bucket, chosen = plan[offset]
       batch = stack_batches([
           make_batch(train_set, chosen[d * per_device:(d + 1) * per_device],
-                     train_budget, scale) for d in range(num_devices)])
+                     buckets[bucket].budget, scale)
+          for d in range(num_devices)])
       state, step_metrics = train_step(state, batch)
       pending.append(step_metrics)
       step += 1
+      # Hosts must stop at the same step: agree at log steps (one small
+      # exchange); a single process stops at once.
+      if num_processes == 1 or step % config.train.log_every == 0:
+        stopping = distributed.any_process(stop.signal is not None)
 
       if step % config.train.log_every == 0 or step == total_steps:
         fetched = jax.device_get(pending)
@@ -381,7 +542,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                    skipped)
         if skipped > config.train.max_nonfinite_steps:
           rollbacks += 1
-          if rollbacks > config.train.max_rollbacks or not manager.steps():
+          if rollbacks > config.train.max_rollbacks or (
+              chief and not manager.steps()):
             raise TrainingDiverged(
                 f"{skipped} non-finite steps before step {step} after "
                 f"{rollbacks - 1} rollbacks; lower "
@@ -397,27 +559,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
       if step % config.train.eval_every == 0 or step == total_steps:
         host_params = unreplicate(state.params)
-        test_metrics = evaluate(predict, host_params, test_set, test_budget)
+        test_metrics = evaluate(predict, host_params, test_set, test_budgets)
         _log_test(metrics_path, step, test_metrics)
         metric = test_metrics[("pearson_a" if config.train.metric ==
                                "per_graph" else "pooled_pearson_a")]
         if metric > best:
           best = metric
-          manager.save_best(step, {"params": host_params},
-                            dict(metadata, best_metric=best))
-      if (step % config.train.checkpoint_every == 0 or step == total_steps
-          or stop.signal is not None):
+          if chief:
+            manager.save_best(step, {"params": host_params},
+                              dict(metadata, best_metric=best))
+      if chief and (step % config.train.checkpoint_every == 0 or
+                    step == total_steps or stopping):
         manager.save(step, unreplicate(state)._asdict(),
                      dict(metadata, best_metric=best))
-      if stop.signal is not None:
-        logging.warning("received signal %d: saved step %d, stopping",
+      if stopping:
+        logging.warning("received signal %s: saved step %d, stopping",
                         stop.signal, step)
         break
   return test_metrics
 
 
 def _log_train(path, step, total_steps, epoch, fetched, rate, skipped):
-  """Progress line (loss, steps/s, ETA) and a JSONL record."""
+  """Progress line (loss, steps/s, ETA) and a JSONL record (path None: no
+  record; processes other than 0)."""
   losses = [m["loss"][0] for m in fetched if m["finite"][0]]
   loss = float(np.mean(losses)) if losses else float("nan")
   eta = time.strftime("%H:%M:%S", time.gmtime(
@@ -425,8 +589,9 @@ def _log_train(path, step, total_steps, epoch, fetched, rate, skipped):
   logging.info("step %d/%d (epoch %d) loss %.5f  %.2f steps/s  ETA %s%s",
                step, total_steps, epoch, loss, rate, eta,
                f"  ({skipped} non-finite steps skipped)" if skipped else "")
-  _append_jsonl(path, {"step": step, "split": "train", "loss": loss,
-                       "steps_per_s": rate, "nonfinite_steps": skipped})
+  if path:
+    _append_jsonl(path, {"step": step, "split": "train", "loss": loss,
+                         "steps_per_s": rate, "nonfinite_steps": skipped})
 
 
 def _log_test(path, step, test_metrics):
@@ -435,7 +600,8 @@ def _log_test(path, step, test_metrics):
                test_metrics["pearson_a"], test_metrics["pearson_a_std"],
                test_metrics["pooled_pearson_a"], test_metrics["l1_a"],
                test_metrics["l2_a"], test_metrics["pearson_b"])
-  _append_jsonl(path, dict(step=step, split="test", **test_metrics))
+  if path:
+    _append_jsonl(path, dict(step=step, split="test", **test_metrics))
 
 
 def write_report(path: str, metrics: Dict[str, float]) -> None:

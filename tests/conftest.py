@@ -12,6 +12,10 @@ from glassy_jax import data as data_lib  # pylint: disable=wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(REPO, "..", "shared", "reference")
+PUBLISHED_CHECKPOINT = os.path.join(REFERENCE, "deepmind", "t044_s09.ckpt")
+KA4096 = os.path.join(REFERENCE, "ka4096_T044.npz")
+HAVE_PUBLISHED = (os.path.isfile(PUBLISHED_CHECKPOINT + ".index")
+                  and os.path.isfile(KA4096))
 
 
 def reference_file(*parts):

@@ -17,12 +17,11 @@ from glassy_jax import graphs
 from glassy_jax import models
 from glassy_jax import tf_checkpoint
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REFERENCE = os.path.join(REPO, "..", "shared", "reference")
-PREFIX = os.path.join(REFERENCE, "deepmind", "t044_s09.ckpt")
-KA4096 = os.path.join(REFERENCE, "ka4096_T044.npz")
+from conftest import HAVE_PUBLISHED, KA4096, REPO
+from conftest import PUBLISHED_CHECKPOINT as PREFIX
+
 needs_reference = pytest.mark.skipif(
-    not os.path.isfile(PREFIX + ".index") or not os.path.isfile(KA4096),
+    not HAVE_PUBLISHED,
     reason="../shared/reference (DeepMind checkpoint, ka4096) is absent")
 
 

@@ -1,0 +1,73 @@
+"""Multi-host JAX: process start-up and the small cross-host exchanges.
+
+Training runs one process per host (multi-controller JAX). Each process
+drives its local devices with `pmap`; once `jax.distributed.initialize` has
+run, the collectives inside the pmapped step (`psum`) span every device of
+every host, so gradients are summed over the whole global batch. Outside the
+step, hosts exchange only a few small arrays through the helpers here (graph
+sizes at start-up, evaluation results, a stop flag).
+"""
+
+from typing import Any
+
+from absl import logging
+import jax
+from jax.experimental import multihost_utils
+import ml_collections
+import numpy as np
+
+
+def initialize(config: ml_collections.ConfigDict) -> None:
+  """Joins the cluster when `config.distributed.enabled`; else does nothing.
+
+  Must run before anything touches a JAX backend. Fields left unset
+  (address "", processes 0, id -1, device ids "") are detected by JAX from
+  the environment: SLURM (`srun`), Open MPI, Cloud TPU pods; a bare
+  multi-process CPU run needs all of address, processes and id.
+  """
+  settings = config.distributed
+  if not settings.enabled:
+    return
+  # The CPU backend needs a collectives implementation for cross-process
+  # psum (older jaxlibs default to none); accelerators ignore this setting.
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  device_ids = [int(i) for i in settings.local_device_ids.split(",") if i]
+  jax.distributed.initialize(
+      coordinator_address=settings.coordinator_address or None,
+      num_processes=settings.num_processes or None,
+      process_id=(settings.process_id if settings.process_id >= 0 else None),
+      local_device_ids=device_ids or None)
+  logging.info("process %d of %d, %d local / %d global devices",
+               jax.process_index(), jax.process_count(),
+               jax.local_device_count(), jax.device_count())
+
+
+def allgather_rows(rows: np.ndarray) -> np.ndarray:
+  """Concatenates every process's `rows` (along axis 0) in process order.
+
+  Row counts may differ between processes; trailing shape and dtype may not.
+  Rows travel as raw bytes so float64 and int64 survive without x64 mode.
+  With one process, returns `rows` untouched.
+  """
+  if jax.process_count() == 1:
+    return rows
+  rows = np.ascontiguousarray(rows)
+  counts = multihost_utils.process_allgather(np.int32(len(rows)))
+  raw = rows.view(np.uint8).reshape(len(rows), -1)
+  padded = np.zeros((int(counts.max()), raw.shape[1]), np.uint8)
+  padded[:len(rows)] = raw
+  gathered = np.asarray(multihost_utils.process_allgather(padded))
+  joined = np.concatenate([g[:c] for g, c in zip(gathered, counts)])
+  return joined.view(rows.dtype).reshape((-1,) + rows.shape[1:])
+
+
+def any_process(flag: bool) -> bool:
+  """True when `flag` is true on any process (e.g. one host got SIGTERM)."""
+  if jax.process_count() == 1:
+    return flag
+  return bool(multihost_utils.process_allgather(np.int32(flag)).any())
+
+
+def broadcast_from_first(tree: Any) -> Any:
+  """Process 0's `tree` on every process (same structure and shapes)."""
+  return multihost_utils.broadcast_one_to_all(tree)
