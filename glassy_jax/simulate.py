@@ -16,6 +16,9 @@ Stages (each resumable; LAMMPS inputs and logs go to the work folder):
      atomically to OUTPUT/{train,test}/aggregated-NNN.pickle (existing files
      are skipped). Test configurations are interleaved with training ones.
 
+`quench` (stage 1 without equilibration) and `nve_ensemble` (stage 3's runs
+from any state) serve checks such as tests/test_physics_check.py.
+
 Stage 3 runs trajectories in `workers` single-threaded processes. On the
 2-core machine (N = 4096) two processes made 650 steps/s together and OpenMP
 with 2 threads 680 steps/s when idle, but OpenMP fell to 35 steps/s in short
@@ -28,7 +31,8 @@ import multiprocessing
 import os
 import signal
 import sys
-from typing import Any, Dict, List, NamedTuple, Tuple
+from typing import (Any, Dict, Iterator, List, NamedTuple, Sequence,
+                    Tuple)
 
 import numpy as np
 
@@ -156,6 +160,55 @@ def _status(message: str) -> None:
 
 
 # ---------------------------------------------------------------- stage 1
+def _melt_and_quench(lmp: Lammps, cfg, progress=lambda: None) -> None:
+  """Random start, melt, linear quench; leaves NVT at cfg.temperature on."""
+  mixture = kob_andersen.Mixture(cfg.num_particles, cfg.fraction_a,
+                                 cfg.density)
+  length = mixture.box_length
+  temperature = cfg.temperature
+  damping = cfg.thermostat_damping
+  lmp.commands(_setup_commands(cfg.dt)[:-2])
+  lmp.commands([
+      f"region box block 0 {length!r} 0 {length!r} 0 {length!r}",
+      "create_box 2 box",
+      f"create_atoms 1 random {mixture.num_a} {_seed(cfg, 0, 1)} NULL",
+      f"create_atoms 2 random {mixture.num_b} {_seed(cfg, 0, 2)} NULL"])
+  lmp.commands(kob_andersen.lammps_potential_commands())
+  lmp.commands(_setup_commands(cfg.dt)[-2:])
+  # Random insertion overlaps; the minimiser removes the huge forces.
+  lmp.command("minimize 1e-4 1e-6 1000 10000")
+  lmp.command("reset_timestep 0")
+  progress()
+  melt = cfg.melt_temperature
+  lmp.commands([
+      f"velocity all create {melt} {_seed(cfg, 0, 3)} dist gaussian mom yes",
+      f"fix thermostat all nvt temp {melt} {melt} {damping}"])
+  lmp.advance(round(cfg.melt_time / cfg.dt))
+  progress()
+  lmp.commands([
+      "unfix thermostat",
+      f"fix thermostat all nvt temp {melt} {temperature} {damping}"])
+  lmp.advance(round(cfg.quench_time / cfg.dt))
+  lmp.commands([
+      "unfix thermostat",
+      f"fix thermostat all nvt temp {temperature} {temperature} {damping}"])
+  progress()
+
+
+def quench(cfg, work: str, anneal_time: float = 0.0) -> str:
+  """Stage 1 without equilibration: melt, quench, `anneal_time` of NVT at T.
+
+  For checks at temperatures where equilibrating for many tau_alpha is out of
+  reach. Returns the path of the state written (WORK/quenched.data).
+  """
+  path = os.path.join(work, "quenched.data")
+  with Lammps(os.path.join(work, "quench"), cfg.threads) as lmp:
+    _melt_and_quench(lmp, cfg)
+    lmp.advance(round(anneal_time / cfg.dt))
+    lmp.command(f"write_data {path} nocoeff")
+  return path
+
+
 def equilibrate(cfg, work: str) -> Dict[str, Any]:
   """Stage 1; returns (and stores) tau_alpha, q, pressure, run length."""
   summary_path = os.path.join(work, "equilibrium.json")
@@ -164,39 +217,10 @@ def equilibrate(cfg, work: str) -> Dict[str, Any]:
     with open(summary_path) as f:
       return json.load(f)
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  mixture = kob_andersen.Mixture(cfg.num_particles, cfg.fraction_a,
-                                 cfg.density)
-  length = mixture.box_length
   temperature = cfg.temperature
-  damping = cfg.thermostat_damping
   bar = tqdm(desc="stage 1 equilibration", unit="phase")
   with Lammps(os.path.join(work, "equilibrate"), cfg.threads) as lmp:
-    lmp.commands(_setup_commands(cfg.dt)[:-2])
-    lmp.commands([
-        f"region box block 0 {length!r} 0 {length!r} 0 {length!r}",
-        "create_box 2 box",
-        f"create_atoms 1 random {mixture.num_a} {_seed(cfg, 0, 1)} NULL",
-        f"create_atoms 2 random {mixture.num_b} {_seed(cfg, 0, 2)} NULL"])
-    lmp.commands(kob_andersen.lammps_potential_commands())
-    lmp.commands(_setup_commands(cfg.dt)[-2:])
-    # Random insertion overlaps; the minimiser removes the huge forces.
-    lmp.command("minimize 1e-4 1e-6 1000 10000")
-    lmp.command("reset_timestep 0")
-    bar.update()
-    melt = cfg.melt_temperature
-    lmp.commands([
-        f"velocity all create {melt} {_seed(cfg, 0, 3)} dist gaussian mom yes",
-        f"fix thermostat all nvt temp {melt} {melt} {damping}"])
-    lmp.advance(round(cfg.melt_time / cfg.dt))
-    bar.update()
-    lmp.commands([
-        "unfix thermostat",
-        f"fix thermostat all nvt temp {melt} {temperature} {damping}"])
-    lmp.advance(round(cfg.quench_time / cfg.dt))
-    lmp.commands([
-        "unfix thermostat",
-        f"fix thermostat all nvt temp {temperature} {temperature} {damping}"])
-    bar.update()
+    _melt_and_quench(lmp, cfg, bar.update)
     q = cfg.q
     if q is None:
       types = lmp.types()
@@ -299,6 +323,26 @@ def run_trajectory(job: Dict) -> Dict[str, np.ndarray]:
           "displacements": displacements, "fs": fs}
 
 
+def worker_pool(workers: int):
+  """Processes for `nve_ensemble`; spawned, since MPI dislikes fork."""
+  return multiprocessing.get_context("spawn").Pool(max(1, workers))
+
+
+def nve_ensemble(pool, state: str, folder: str, temperature: float, dt: float,
+                 steps: Sequence[int], seeds: Sequence[int],
+                 q: float) -> Iterator[Dict[str, np.ndarray]]:
+  """Yields `run_trajectory`'s result per seed, in order: one NVE run each.
+
+  All start from the LAMMPS data file `state` with Maxwell-Boltzmann
+  velocities at `temperature` drawn from their seed; `steps` (from 0) are
+  where displacements are recorded. Inputs and logs go to FOLDER/traj_KK.
+  """
+  jobs = [{"cfg": {"dt": dt, "temperature": temperature}, "data": state,
+           "stem": os.path.join(folder, f"traj_{k:02d}"), "seed": seed,
+           "steps": list(steps), "q": q} for k, seed in enumerate(seeds)]
+  return pool.imap(run_trajectory, jobs)
+
+
 def _system(cfg, summary, runs, box,
             times) -> Tuple[Dict[str, Any], np.ndarray]:
   """DeepMind's dict for one configuration's ensemble, and its mean Fs_A."""
@@ -341,19 +385,16 @@ def run_ensembles(cfg, output: str, work: str,
   max_step = math.ceil(cfg.run_margin * summary["time_below_min_is"] / cfg.dt)
   steps = scattering.log_spaced_steps(max_step, cfg.sample_ratio)
   times = [round(float(s) * cfg.dt, 10) for s in steps]
-  plain_cfg = {"dt": cfg.dt, "temperature": cfg.temperature}
   bar = tqdm(total=len(pending) * cfg.num_trajectories,
              desc="stage 3 trajectories", unit="traj")
-  context = multiprocessing.get_context("spawn")  # MPI dislikes fork.
-  with context.Pool(max(1, cfg.workers)) as pool:
+  with worker_pool(cfg.workers) as pool:
     for index, path in pending:
       ensemble_dir = os.path.join(work, "ensembles", f"config_{index:03d}")
-      jobs = [{"cfg": plain_cfg, "data": _config_path(work, index),
-               "stem": os.path.join(ensemble_dir, f"traj_{k:02d}"),
-               "seed": _seed(cfg, 1, index, k), "steps": steps,
-               "q": summary["q"]} for k in range(cfg.num_trajectories)]
+      seeds = [_seed(cfg, 1, index, k) for k in range(cfg.num_trajectories)]
       runs = []
-      for run in pool.imap(run_trajectory, jobs):
+      for run in nve_ensemble(pool, _config_path(work, index), ensemble_dir,
+                              cfg.temperature, cfg.dt, steps, seeds,
+                              summary["q"]):
         runs.append(run)
         bar.update()
       with Lammps(os.path.join(ensemble_dir, "box")) as lmp:
