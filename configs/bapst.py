@@ -6,6 +6,8 @@ on the bundled demo dataset; `configs/bapst.py:test` runs a few steps (tests).
 
 import ml_collections
 
+from glassy_jax import models
+
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -19,17 +21,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.data.cutoff = 2.0
   config.data.standardize_targets = False
 
-  # Model.
-  config.model = ml_collections.ConfigDict()
-  config.model.mlp_sizes = (64, 64)
-  config.model.decoder_sizes = (64, 64, 1)
-  config.model.num_steps = 7
-  config.model.shared_weights = True
-  config.model.update_order = "sequential"  # DeepMind; or "parallel".
-  config.model.node_features = "type"  # One float; or "one_hot".
-  config.model.implementation = "fused"  # Same function as "reference".
-  config.model.remat = False  # Recompute steps in backward: less memory.
-  config.model.compute_dtype = "float32"  # Or "bfloat16" (f32 params/loss).
+  # Model: DeepMind's network (`glassy_jax.models.bapst_config`).
+  config.model = models.bapst_config()
 
   # Optimisation.
   config.optimizer = ml_collections.ConfigDict()

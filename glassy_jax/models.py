@@ -15,8 +15,21 @@ Two implementations compute the same function with the same parameters:
   gathering to the E ~ 40 N edges, and blocks acting on encoder outputs are
   computed once per graph instead of once per step. Receivers are sorted, so
   aggregation uses sorted segment sums.
+
+Options that trade speed, memory and (bfloat16) precision, never the
+architecture or the parameters (`configs/bapst.py` gives the defaults):
+
+* `remat` (False): wrap each message-passing step in `hk.remat`, so the
+  backward pass may recompute the step's edge activations instead of storing
+  them; costs about one more forward. On XLA:CPU (jax 0.10) it saves no
+  memory: the compiled temporary size is unchanged (benchmarks/README.md).
+* `compute_dtype` ("float32"): "bfloat16" runs the encoders and the
+  processor in bfloat16 (weights cast on use; parameters, message sums, the
+  decoder and the loss stay float32). Halves activation memory and helps
+  where bfloat16 matrix units exist (GPU, TPU); slower on CPUs without them.
 """
 
+import functools
 from typing import Sequence, Tuple
 
 import haiku as hk
@@ -32,19 +45,22 @@ BIAS_INIT = hk.initializers.VarianceScaling(0.1, "fan_in", "truncated_normal")
 UPDATE_ORDERS = ("sequential", "parallel")
 NODE_FEATURES = ("type", "one_hot")
 IMPLEMENTATIONS = ("reference", "fused")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 class _LinearParams(hk.Module):
-  """The `w` [in, out] and `b` [out] of one linear layer, made on first use."""
+  """The `w` [in, out] and `b` [out] of one linear layer, made on first use
+  (float32) and returned in the compute dtype."""
 
-  def __init__(self, out_size: int, name: str):
+  def __init__(self, out_size: int, dtype: jnp.dtype, name: str):
     super().__init__(name=name)
     self._out_size = out_size
+    self._dtype = dtype
 
   def __call__(self, in_size: int) -> Tuple[jax.Array, jax.Array]:
     w = hk.get_parameter("w", [in_size, self._out_size], init=WEIGHT_INIT)
     b = hk.get_parameter("b", [self._out_size], init=BIAS_INIT)
-    return w, b
+    return w.astype(self._dtype), b.astype(self._dtype)
 
 
 class MLP(hk.Module):
@@ -52,9 +68,9 @@ class MLP(hk.Module):
   layer can be applied by blocks of its input."""
 
   def __init__(self, output_sizes: Sequence[int], activate_final: bool,
-               name: str):
+               dtype: jnp.dtype, name: str):
     super().__init__(name=name)
-    self._layers = [_LinearParams(size, name=f"linear_{index}")
+    self._layers = [_LinearParams(size, dtype, name=f"linear_{index}")
                     for index, size in enumerate(output_sizes)]
     self._activate_final = activate_final
 
@@ -78,11 +94,12 @@ class MLP(hk.Module):
     return self.tail(inputs @ w + b)
 
 
-def _sum_received(values: jax.Array, receivers: jax.Array,
-                  num_nodes: int) -> jax.Array:
-  """Sum over received edges; `graphs.py` emits receivers in sorted order."""
-  return jax.ops.segment_sum(values, receivers, num_nodes,
-                             indices_are_sorted=True)
+def _sum_received(values: jax.Array, receivers: jax.Array, num_nodes: int,
+                  indices_are_sorted: bool) -> jax.Array:
+  """Sum over received edges, accumulated in float32 whatever the dtype."""
+  return jax.ops.segment_sum(
+      values.astype(jnp.float32), receivers, num_nodes,
+      indices_are_sorted=indices_are_sorted).astype(values.dtype)
 
 
 class BapstNetwork(hk.Module):
@@ -99,18 +116,28 @@ class BapstNetwork(hk.Module):
     if config.implementation not in IMPLEMENTATIONS:
       raise ValueError(f"model.implementation must be one of "
                        f"{IMPLEMENTATIONS}, got {config.implementation!r}")
+    # Configs and checkpoints written before these options default to off.
+    compute_dtype = config.get("compute_dtype", "float32")
+    if compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"model.compute_dtype must be one of {COMPUTE_DTYPES}, "
+                       f"got {compute_dtype!r}")
     self._config = config
+    self._dtype = jnp.dtype(compute_dtype)
+    self._remat = bool(config.get("remat", False))
     sizes = config.mlp_sizes
-    self._encoder_node = MLP(sizes, True, name="encoder_node")
-    self._encoder_edge = MLP(sizes, True, name="encoder_edge")
+    mlp = functools.partial(MLP, dtype=self._dtype)
+    self._encoder_node = mlp(sizes, True, name="encoder_node")
+    self._encoder_edge = mlp(sizes, True, name="encoder_edge")
     # One (edge, node) MLP pair per step: the same pair when shared.
     def block(suffix):
-      return (MLP(sizes, True, name=f"processor_edge{suffix}"),
-              MLP(sizes, True, name=f"processor_node{suffix}"))
+      return (mlp(sizes, True, name=f"processor_edge{suffix}"),
+              mlp(sizes, True, name=f"processor_node{suffix}"))
     self._processor = ([block("")] * config.num_steps if config.shared_weights
                        else [block(f"_{step}")
                              for step in range(config.num_steps)])
-    self._decoder = MLP(config.decoder_sizes, False, name="decoder")
+    # N rows only, and the output needs more than bfloat16's 3 digits.
+    self._decoder = MLP(config.decoder_sizes, False, jnp.float32,
+                        name="decoder")
 
   def __call__(self, graph: jraph.GraphsTuple) -> jax.Array:
     config = self._config
@@ -119,31 +146,44 @@ class BapstNetwork(hk.Module):
       nodes = jax.nn.one_hot(types.astype(jnp.int32), 2)
     else:
       nodes = types[:, None]
-    enc_v = self._encoder_node(nodes)
-    enc_e = self._encoder_edge(graph.edges)
+    enc_v = self._encoder_node(nodes.astype(self._dtype))
+    enc_e = self._encoder_edge(graph.edges.astype(self._dtype))
     process = (self._process_fused if config.implementation == "fused"
                else self._process_reference)
     h_v = process(enc_v, enc_e, graph.senders, graph.receivers)
-    return self._decoder(h_v)[..., 0]
+    return self._decoder(h_v.astype(jnp.float32))[..., 0]
+
+  def _step_fn(self, step):
+    """`step`, recomputed in the backward pass when `remat` is set."""
+    return hk.remat(step) if self._remat else step
 
   # ------------------------------------------------------------- reference
   def _process_reference(self, enc_v, enc_e, senders, receivers):
     """FIDELITY.md, line by line."""
-    h_v, h_e = enc_v, enc_e
     num_nodes = enc_v.shape[0]
-    for edge_mlp, node_mlp in self._processor:
+    sum_received = functools.partial(_sum_received, receivers=receivers,
+                                     num_nodes=num_nodes,
+                                     indices_are_sorted=False)
+
+    def step(edge_mlp, node_mlp, h_v, h_e):
       node_in = jnp.concatenate([h_v, enc_v], axis=-1)
       edge_in = jnp.concatenate([h_e, enc_e], axis=-1)
       if self._config.update_order == "sequential":
         h_e = edge_mlp(jnp.concatenate(
             [edge_in, node_in[receivers], node_in[senders]], axis=-1))
-        received = jax.ops.segment_sum(h_e, receivers, num_nodes)
+        received = sum_received(h_e)
         h_v = node_mlp(jnp.concatenate([received, node_in], axis=-1))
       else:
-        received = jax.ops.segment_sum(edge_in, receivers, num_nodes)
+        received = sum_received(edge_in)
         h_e = edge_mlp(jnp.concatenate(
             [edge_in, node_in[senders], node_in[receivers]], axis=-1))
         h_v = node_mlp(jnp.concatenate([node_in, received], axis=-1))
+      return h_v, h_e
+
+    h_v, h_e = enc_v, enc_e
+    for edge_mlp, node_mlp in self._processor:
+      h_v, h_e = self._step_fn(functools.partial(step, edge_mlp, node_mlp))(
+          h_v, h_e)
     return h_v
 
   # ----------------------------------------------------------------- fused
@@ -157,33 +197,63 @@ class BapstNetwork(hk.Module):
     # (sender, receiver) when parallel.
     first, second = ((receivers, senders) if sequential
                      else (senders, receivers))
-    h_v, h_e = enc_v, enc_e
-    hoisted = None
-    for edge_mlp, node_mlp in self._processor:
-      w_e, b_e = edge_mlp.layer(0, 6 * width)
-      w_he, w_ence, w_ha, w_enca, w_hb, w_encb = jnp.split(w_e, 6)
-      if hoisted is None or not self._config.shared_weights:
-        # Encoder terms: once per graph when the block's weights are shared.
-        hoisted = (enc_e @ w_ence + b_e, enc_v @ w_enca, enc_v @ w_encb)
-      edge_const, enc_a, enc_b = hoisted
+    sum_received = functools.partial(_sum_received, receivers=receivers,
+                                     num_nodes=num_nodes,
+                                     indices_are_sorted=True)
+
+    def step(edge_mlp, node_mlp, h_v, h_e, edge_const, enc_a, enc_b):
+      w_e, _ = edge_mlp.layer(0, 6 * width)
+      w_he, _, w_ha, _, w_hb, _ = jnp.split(w_e, 6)
       proj_a = h_v @ w_ha + enc_a  # [N, H]: project nodes, then gather.
       proj_b = h_v @ w_hb + enc_b
       edge_pre = h_e @ w_he + edge_const + proj_a[first] + proj_b[second]
       node_in = jnp.concatenate([h_v, enc_v], axis=-1)
       if sequential:
         h_e = edge_mlp.tail(edge_pre)
-        received = _sum_received(h_e, receivers, num_nodes)
+        received = sum_received(h_e)
         w_v, b_v = node_mlp.layer(0, 3 * width)
         h_v = node_mlp.tail(
             received @ w_v[:width] + node_in @ w_v[width:] + b_v)
       else:
-        received = _sum_received(
-            jnp.concatenate([h_e, enc_e], axis=-1), receivers, num_nodes)
+        received = sum_received(jnp.concatenate([h_e, enc_e], axis=-1))
         h_e = edge_mlp.tail(edge_pre)
         w_v, b_v = node_mlp.layer(0, 4 * width)
         h_v = node_mlp.tail(
             node_in @ w_v[:2 * width] + received @ w_v[2 * width:] + b_v)
+      return h_v, h_e
+
+    h_v, h_e = enc_v, enc_e
+    hoisted = None
+    for edge_mlp, node_mlp in self._processor:
+      if hoisted is None or not self._config.shared_weights:
+        # Encoder terms: once per graph when the block's weights are shared.
+        w_e, b_e = edge_mlp.layer(0, 6 * width)
+        _, w_ence, _, w_enca, _, w_encb = jnp.split(w_e, 6)
+        hoisted = (enc_e @ w_ence + b_e, enc_v @ w_enca, enc_v @ w_encb)
+      h_v, h_e = self._step_fn(functools.partial(step, edge_mlp, node_mlp))(
+          h_v, h_e, *hoisted)
     return h_v
+
+
+def bapst_config() -> ml_collections.ConfigDict:
+  """The network of `../shared/FIDELITY.md` (and of DeepMind's checkpoints).
+
+  Lives in the package, not only in `configs/bapst.py`, so that installed
+  copies can rebuild the published network without the `configs/` folder.
+  """
+  return ml_collections.ConfigDict({
+      "mlp_sizes": (64, 64),
+      "decoder_sizes": (64, 64, 1),
+      "num_steps": 7,
+      "shared_weights": True,
+      "update_order": "sequential",  # DeepMind; or "parallel".
+      "node_features": "type",  # One float; or "one_hot".
+      "implementation": "fused",  # Same function as "reference".
+      # Recompute each step in the backward pass (for large systems; saved
+      # no memory on XLA:CPU, see BUILD_NOTES.md).
+      "remat": False,
+      "compute_dtype": "float32",  # Or "bfloat16" (f32 params and loss).
+  })
 
 
 def make_network(config: ml_collections.ConfigDict) -> hk.Transformed:

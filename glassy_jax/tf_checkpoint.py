@@ -281,19 +281,6 @@ def _read_tensor(prefix: str, name: str, entry: _Entry, num_shards: int,
 
 
 # ------------------------------------------------------------ Bapst mapping
-def faithful_model_config() -> ml_collections.ConfigDict:
-  """The network DeepMind's checkpoints hold, as `configs/bapst.py` names it.
-
-  Spelled out here, not imported, because installed copies of the package
-  have no `configs/`; a test keeps the two equal.
-  """
-  return ml_collections.ConfigDict({
-      "mlp_sizes": (64, 64), "decoder_sizes": (64, 64, 1), "num_steps": 7,
-      "shared_weights": True, "update_order": "sequential",
-      "node_features": "type", "implementation": "fused", "remat": False,
-      "compute_dtype": "float32"})
-
-
 def param_shapes(model_config: ml_collections.ConfigDict
                  ) -> Dict[str, Dict[str, Tuple[int, ...]]]:
   """Haiku parameter shapes of a network, found without computing anything."""
@@ -322,7 +309,7 @@ def bapst_params_from_tf(variables: Dict[str, np.ndarray]
   Raises `TFCheckpointError` naming every missing, misshapen or unexpected
   variable: an import that half fits would predict garbage silently.
   """
-  expected = param_shapes(faithful_model_config())
+  expected = param_shapes(models.bapst_config())
   params, problems, used = {}, [], set()
   for module, leaves in expected.items():
     for param, shape in leaves.items():
@@ -351,7 +338,7 @@ def bapst_params_from_tf(variables: Dict[str, np.ndarray]
 def converted_metadata(prefix: str, time_index: int) -> Dict[str, Any]:
   """What `apply` and training need to rebuild and use converted params."""
   return {
-      "model_config": faithful_model_config().to_dict(),
+      "model_config": models.bapst_config().to_dict(),
       "time_index": time_index,
       "source": f"TensorFlow checkpoint {os.path.abspath(prefix)} "
                 "(DeepMind glassy_dynamics, Apache-2.0)",

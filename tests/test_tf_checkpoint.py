@@ -77,11 +77,6 @@ def _write_bundle(prefix: str, tensors) -> None:
     f.write(blob)
 
 
-def test_faithful_model_config_matches_configs_bapst():
-  assert (tf_checkpoint.faithful_model_config().to_dict()
-          == bapst.get_config().model.to_dict())
-
-
 def test_crc32c_known_value():
   assert tf_checkpoint.crc32c(b"123456789") == 0xE3069283
 
@@ -138,7 +133,7 @@ def predictions(variables, ka4096):
   params = tf_checkpoint.bapst_params_from_tf(variables)
   out = {}
   for implementation in models.IMPLEMENTATIONS:
-    config = tf_checkpoint.faithful_model_config()
+    config = models.bapst_config()
     config.implementation = implementation
     network = models.make_network(config)
     with jax.default_matmul_precision("highest"):
@@ -204,7 +199,7 @@ def test_converter_writes_project_checkpoint(tmp_path, variables):
   assert metadata["time_index"] == 0
   assert metadata["cutoff"] == graphs.DEFAULT_CUTOFF
   assert metadata["model_config"] == json.loads(
-      json.dumps(tf_checkpoint.faithful_model_config().to_dict()))
+      json.dumps(models.bapst_config().to_dict()))
 
 
 def test_converter_error_is_one_line(tmp_path):
