@@ -159,6 +159,16 @@ def loss_and_grads(config, graph, params):
   return jax.jit(jax.value_and_grad(loss))(params)
 
 
+def assert_gradients_close(actual, expected):
+  """Every gradient equal to 1e-5 of its own largest element."""
+  for key, value in expected.items():
+    for name, grad in value.items():
+      grad_scale = np.abs(grad).max() + 1e-12
+      np.testing.assert_allclose(
+          np.asarray(actual[key][name]) / grad_scale,
+          np.asarray(grad) / grad_scale, atol=1e-5, err_msg=f"{key}/{name}")
+
+
 @pytest.mark.parametrize("implementation, order", list(itertools.product(
     models.IMPLEMENTATIONS, models.UPDATE_ORDERS)))
 def test_remat_changes_neither_outputs_nor_gradients(snapshot, implementation,
@@ -175,12 +185,7 @@ def test_remat_changes_neither_outputs_nor_gradients(snapshot, implementation,
   loss, grads = loss_and_grads(plain, graph, params)
   remat_loss, remat_grads = loss_and_grads(remat, graph, params)
   np.testing.assert_allclose(remat_loss, loss, rtol=1e-5)
-  for key, value in grads.items():
-    for name, grad in value.items():
-      grad_scale = np.abs(grad).max() + 1e-12
-      np.testing.assert_allclose(
-          np.asarray(remat_grads[key][name]) / grad_scale,
-          np.asarray(grad) / grad_scale, atol=1e-5, err_msg=f"{key}/{name}")
+  assert_gradients_close(remat_grads, grads)
 
 
 def test_fused_gradients_equal_reference_gradients(snapshot):
@@ -191,12 +196,7 @@ def test_fused_gradients_equal_reference_gradients(snapshot):
   fused_loss, fused_grads = loss_and_grads(
       model_config(implementation="fused"), graph, params)
   np.testing.assert_allclose(fused_loss, loss, rtol=1e-5)
-  for key, value in grads.items():
-    for name, grad in value.items():
-      grad_scale = np.abs(grad).max() + 1e-12
-      np.testing.assert_allclose(
-          np.asarray(fused_grads[key][name]) / grad_scale,
-          np.asarray(grad) / grad_scale, atol=1e-5, err_msg=f"{key}/{name}")
+  assert_gradients_close(fused_grads, grads)
 
 
 @pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
