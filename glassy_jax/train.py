@@ -493,13 +493,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   best = -np.inf
   metrics_path = os.path.join(workdir, "metrics.jsonl") if chief else None
-  if chief and not manager.latest_path():
+  resuming = chief and manager.latest_path() is not None
+  if chief and not resuming:
     # Step 0 is where a divergence in the first interval rolls back to.
     manager.save(0, state._asdict(), dict(metadata, best_metric=best))
   state, best = restore_latest(state)
   if chief:
     _drop_records_after(metrics_path, int(state.step))
-    logging.info("starting from %s at step %d", manager.latest_path(),
+    logging.info("%s %s at step %d", "resumed from" if resuming else
+                 "new run, initial state saved to", manager.latest_path(),
                  int(state.step))
 
   train_step = make_train_step(network, optimizer,
