@@ -37,6 +37,7 @@ from glassy_jax import checkpoints
 from glassy_jax import data
 from glassy_jax import graphs
 from glassy_jax import lammps_io
+from glassy_jax import metrics
 from glassy_jax import models
 from glassy_jax import tf_checkpoint
 
@@ -134,13 +135,6 @@ def _fitting_budget(budget: Optional[graphs.PaddingBudget],
       needed.n_edge * _EDGE_HEADROOM / multiple))
 
 
-def pearson(x: np.ndarray, y: np.ndarray) -> float:
-  """Pearson correlation; NaN when either side is constant or empty."""
-  if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
-    return float("nan")
-  return float(np.corrcoef(x, y)[0, 1])
-
-
 # --------------------------------------------------------------------- inputs
 class _Frame(NamedTuple):
   """One structure to predict, with what the LAMMPS writer needs."""
@@ -225,7 +219,7 @@ def _run(args: flags.FlagValues) -> None:
     arrays["targets"] = targets
     for label, kind in (("a", 0), ("b", 1)):
       arrays[f"pearson_{label}"] = np.array(
-          [pearson(p[t == kind], y[t == kind])
+          [metrics.pearson(p[t == kind], y[t == kind])
            for p, y, t in zip(predictions, targets, types)])
     print(f"time index {time_index}: Pearson r over {len(frames)} frame(s): "
           f"A {np.nanmean(arrays['pearson_a']):.4f}, "

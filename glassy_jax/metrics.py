@@ -21,7 +21,10 @@ def masked_squared_error_sum(predictions, targets, mask):
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
-  """Pearson correlation of two 1-D samples (float64 accumulation)."""
+  """Pearson correlation of two 1-D samples (float64 accumulation); NaN
+  when either side is constant or has fewer than two values."""
+  if len(x) < 2:
+    return float("nan")
   x = np.asarray(x, np.float64) - np.mean(x)
   y = np.asarray(y, np.float64) - np.mean(y)
   denominator = np.sqrt(np.sum(x * x) * np.sum(y * y))

@@ -28,6 +28,7 @@ if not lammps_runtime.available():
 from glassy_jax import apply
 from glassy_jax import data
 from glassy_jax import lammps_io
+from glassy_jax import metrics
 from glassy_jax import scattering
 from glassy_jax import simulate
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -73,9 +74,9 @@ def test_published_checkpoint_predicts_pipeline_propensity(tmp_path):
   predictions = apply.predict_snapshots(
       predict_fn, [data.Snapshot(start, types, frame.box, None)])[0]
   a = types == 0
-  r = apply.pearson(predictions[a], targets[a])
+  r = metrics.pearson(predictions[a], targets[a])
   ref_a = reference["types"] == 0
-  r_reference = apply.pearson(reference["reference_predictions"][ref_a],
+  r_reference = metrics.pearson(reference["reference_predictions"][ref_a],
                               reference["targets_t0132"][ref_a])
   fs = np.mean([run["fs"][-1] for run in runs])
   print(f"\npublished checkpoint vs pipeline propensity at t = {TIME}: "
