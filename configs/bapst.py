@@ -20,6 +20,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.data.max_test_files = 0
   config.data.cutoff = 2.0
   config.data.standardize_targets = False
+  # Size buckets: graphs whose node counts round up to the same multiple of
+  # this share a padding budget (one compiled shape each); 0 = one bucket.
+  config.data.bucket_nodes = 256
 
   # Model: DeepMind's network (`glassy_jax.models.bapst_config`).
   config.model = models.bapst_config()
@@ -62,9 +65,6 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.distributed.num_processes = 0  # 0 = detect.
   config.distributed.process_id = -1  # -1 = detect.
   config.distributed.local_device_ids = ""  # E.g. "0,1,2,3"; "" = detect.
-  # Size buckets: graphs whose node counts round up to the same multiple of
-  # this share a padding budget (one compiled shape each); 0 = one bucket.
-  config.distributed.bucket_nodes = 256
 
   if preset == "demo":
     # 16 training graphs of 4096 particles: 240 steps, ~8 minutes on 2 cores.

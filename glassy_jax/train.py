@@ -10,7 +10,7 @@ augmentation key of step s is fold_in(key, s): the step counter alone says
 where a run is, which makes resumption exact.
 
 Graphs of different sizes are grouped into size buckets (node counts rounded
-up to `distributed.bucket_nodes`), each with its own padding budget, so small
+up to `data.bucket_nodes`), each with its own padding budget, so small
 snapshots are not padded to the largest; a step draws all its graphs from one
 bucket and each bucket compiles once. With one bucket the order above is
 unchanged.
@@ -165,6 +165,12 @@ def _budget(n_node: np.ndarray, n_edge: np.ndarray,
   return graphs_lib.padding_budget(sizes, graphs_per_batch)
 
 
+def bucket_keys(n_node: Sequence[int], multiple: int) -> np.ndarray:
+  """Node counts rounded up to `multiple` (0: every graph in one bucket)."""
+  n_node = np.asarray(n_node, np.int64)
+  return -(-n_node // multiple) if multiple else np.zeros(len(n_node), int)
+
+
 def size_buckets(n_node: np.ndarray, n_edge: np.ndarray, per_device: int,
                  num_devices: int, multiple: int, process: int = 0,
                  num_processes: int = 1) -> List[SizeBucket]:
@@ -177,8 +183,7 @@ def size_buckets(n_node: np.ndarray, n_edge: np.ndarray, per_device: int,
   larger one (the largest into the one before it).
   """
   local_batch = per_device * num_devices
-  keys = (-(-np.asarray(n_node) // multiple) if multiple
-          else np.zeros(len(n_node), int))
+  keys = bucket_keys(n_node, multiple)
   owner = np.arange(len(n_node)) % num_processes
 
   def fills(files):
@@ -243,8 +248,7 @@ def _global_sizes(dataset: Dataset) -> Tuple[np.ndarray, np.ndarray]:
 def _eval_budgets(graphs: Sequence[jraph.GraphsTuple],
                   multiple: int) -> List[graphs_lib.PaddingBudget]:
   """Each graph's padding budget (one graph): that of its size bucket."""
-  keys = [-(-int(g.n_node.sum()) // multiple) if multiple else 0
-          for g in graphs]
+  keys = bucket_keys([int(g.n_node.sum()) for g in graphs], multiple)
   budgets = {key: graphs_lib.padding_budget(
       [g for g, k in zip(graphs, keys) if k == key], 1) for key in set(keys)}
   return [budgets[k] for k in keys]
@@ -443,7 +447,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   num_devices = jax.local_device_count()
   per_device = config.train.graphs_per_device
   local_batch = num_devices * per_device
-  multiple = config.distributed.bucket_nodes
+  multiple = config.data.bucket_nodes
   buckets = size_buckets(*_global_sizes(train_set), per_device, num_devices,
                          multiple, process, num_processes)
   test_set = load_dataset(directory, "test",
