@@ -19,10 +19,25 @@ Two implementations compute the same function with the same parameters:
 Options that trade speed, memory and (bfloat16) precision, never the
 architecture or the parameters (`configs/bapst.py` gives the defaults):
 
-* `remat` (False): wrap each message-passing step in `hk.remat`, so the
-  backward pass may recompute the step's edge activations instead of storing
-  them; costs about one more forward. On XLA:CPU (jax 0.10) it saves no
-  memory: the compiled temporary size is unchanged (benchmarks/README.md).
+* `edge_chunk_size` (0 = off; fused only): for large systems. Each step's
+  edge update runs over chunks of this many edges in a loop, and so does its
+  hand-written backward pass (`_chunked_edge_update`), which keeps no
+  [E, 64] activations: enc_e and the encoder terms are recomputed per chunk,
+  and a step's input h_e is either kept (a snapshot) or rebuilt per chunk by
+  re-running the edge updates since the last snapshot. Without `remat` every
+  step's h_e is a snapshot; with it, every ceil(sqrt(num_steps))-th (7
+  steps: 2 snapshots, 6 edge updates re-run). With `remat` and 4096-edge
+  chunks, forward+backward temporary memory is about 3 [E, 64] arrays plus
+  the [N, 64] ones, whatever XLA's scheduler does: 0.22 instead of 2.0 GB at
+  4096 particles, 13.5 instead of 130 GB at 262,144; the step takes ~1.8x as
+  long (benchmarks/README.md).
+* `remat` (False): without edge chunks, wrap each message-passing step in
+  `hk.remat`, so the backward pass may recompute the step's edge activations
+  instead of storing them; costs about one more forward. On XLA:CPU (jax
+  0.10) it saves no memory: the default, concurrency-optimised scheduler
+  runs every recomputation early (with
+  `XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`: 2.0
+  -> 1.55 GB at 4096 particles). With edge chunks: fewer h_e snapshots.
 * `compute_dtype` ("float32"): "bfloat16" runs the encoders and the
   processor in bfloat16 (weights cast on use; parameters, message sums, the
   decoder and the loss stay float32). Halves activation memory and helps
@@ -30,7 +45,8 @@ architecture or the parameters (`configs/bapst.py` gives the defaults):
 """
 
 import functools
-from typing import Sequence, Tuple
+import math
+from typing import List, Sequence, Tuple
 
 import haiku as hk
 import jax
@@ -63,6 +79,14 @@ class _LinearParams(hk.Module):
     return w.astype(self._dtype), b.astype(self._dtype)
 
 
+def _mlp_tail(hidden: jax.Array, layers, activate_final: bool = True
+              ) -> jax.Array:
+  """Layers 1.. of an MLP, [(w, b), ...], on the pre-activation of layer 0."""
+  for w, b in layers:
+    hidden = jax.nn.relu(hidden) @ w + b
+  return jax.nn.relu(hidden) if activate_final else hidden
+
+
 class MLP(hk.Module):
   """Linear-ReLU stack whose layers can also be read one by one, so the first
   layer can be applied by blocks of its input."""
@@ -70,6 +94,7 @@ class MLP(hk.Module):
   def __init__(self, output_sizes: Sequence[int], activate_final: bool,
                dtype: jnp.dtype, name: str):
     super().__init__(name=name)
+    self._sizes = tuple(output_sizes)
     self._layers = [_LinearParams(size, dtype, name=f"linear_{index}")
                     for index, size in enumerate(output_sizes)]
     self._activate_final = activate_final
@@ -78,16 +103,14 @@ class MLP(hk.Module):
     """Weights and bias of layer `index`."""
     return self._layers[index](in_size)
 
+  def tail_layers(self) -> List[Tuple[jax.Array, jax.Array]]:
+    """[(w, b)] of layers 1.., for `_mlp_tail`."""
+    return [self.layer(index, self._sizes[index - 1])
+            for index in range(1, len(self._layers))]
+
   def tail(self, hidden: jax.Array) -> jax.Array:
     """Layers 1.. applied to the (pre-activation) output of layer 0."""
-    last = len(self._layers) - 1
-    for index in range(len(self._layers)):
-      if index:
-        w, b = self.layer(index, hidden.shape[-1])
-        hidden = hidden @ w + b
-      if index < last or self._activate_final:
-        hidden = jax.nn.relu(hidden)
-    return hidden
+    return _mlp_tail(hidden, self.tail_layers(), self._activate_final)
 
   def __call__(self, inputs: jax.Array) -> jax.Array:
     w, b = self.layer(0, inputs.shape[-1])
@@ -100,6 +123,134 @@ def _sum_received(values: jax.Array, receivers: jax.Array, num_nodes: int,
   return jax.ops.segment_sum(
       values.astype(jnp.float32), receivers, num_nodes,
       indices_are_sorted=indices_are_sorted).astype(values.dtype)
+
+
+# ------------------------------------------------------------ edge chunks
+def _chunked(values: jax.Array, size: int, fill: int) -> jax.Array:
+  """[E, ...] -> [ceil(E / size), size, ...], padded with `fill`."""
+  pad = -values.shape[0] % size
+  values = jnp.pad(values, [(0, pad)] + [(0, 0)] * (values.ndim - 1),
+                   constant_values=fill)
+  return values.reshape(-1, size, *values.shape[1:])
+
+
+def _edge_mlp(w_he, tail, h_e, edge_const, proj_a, proj_b):
+  """The processor's edge MLP, its first layer split by input block:
+  `edge_const` holds the enc_e block and the bias, `proj_*` the gathered
+  node blocks (module doc)."""
+  return _mlp_tail(h_e @ w_he + edge_const + proj_a + proj_b, tail)
+
+
+def _chunk_step(sequential, encoder, edge, h_e, proj, edges):
+  """One step's edge update on one chunk: (new h_e, what the node update
+  sums over received edges). h_e None: the first step (h_e = enc_e)."""
+  (w_0, b_0), *encoder_tail = encoder
+  enc_e = _mlp_tail(edges @ w_0 + b_0, encoder_tail)
+  h_e = enc_e if h_e is None else h_e
+  w_he, w_ence, b_e, tail = edge
+  new = _edge_mlp(w_he, tail, h_e, enc_e @ w_ence + b_e, *proj)
+  return new, (new if sequential
+               else jnp.concatenate([h_e, enc_e], axis=-1))
+
+
+def _rebuild_chunk(history, index, encoder, edges, first, second):
+  """A step's input h_e on chunk `index`, from the history's snapshot by
+  re-running the edge updates since (forward only)."""
+  snapshot, updates = history
+  h_e = None if snapshot is None else snapshot[index]
+  for edge, (proj_a, proj_b) in updates:  # (The sums are not needed.)
+    h_e, _ = _chunk_step(True, encoder, edge, h_e,
+                         (proj_a[first], proj_b[second]), edges)
+  return h_e
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _chunked_edge_update(sequential, encoder, edge, proj, h_e, history,
+                         graph):
+  """`_chunk_step` over all chunks: ([chunks, chunk, H] new h_e, [N, H or
+  2H] sums over received edges).
+
+  `history` = (snapshot, [(edge, proj) of each step since]) rebuilds h_e
+  (`_rebuild_chunk`): the backward pass keeps it instead of h_e. Both
+  passes work chunk by chunk, in place: no [E, ...] buffer but h_e (or its
+  cotangent), its replacement and the snapshots.
+  """
+  edges, first, second, receivers = graph
+  proj_a, proj_b = proj
+  num_nodes, width = proj_a.shape
+
+  def body(index, carry):
+    out, total = carry
+    new, summed = _chunk_step(
+        sequential, encoder, edge, None if h_e is None else out[index],
+        (proj_a[first[index]], proj_b[second[index]]), edges[index])
+    total = total.at[receivers[index]].add(
+        summed.astype(jnp.float32), mode="drop", indices_are_sorted=True)
+    return out.at[index].set(new), total
+
+  out = (jnp.zeros(first.shape + (width,), proj_a.dtype) if h_e is None
+         else h_e)  # Overwritten chunk by chunk.
+  total = jnp.zeros((num_nodes, width if sequential else 2 * width),
+                    jnp.float32)
+  out, total = jax.lax.fori_loop(0, edges.shape[0], body, (out, total))
+  return out, total.astype(proj_a.dtype)
+
+
+def _chunked_edge_update_fwd(sequential, *args):
+  args = jax.custom_derivatives.custom_vjp_primal_tree_values(args)
+  encoder, edge, proj, _, history, graph = args
+  return (_chunked_edge_update(sequential, *args),
+          (encoder, edge, proj, history, graph))
+
+
+def _chunked_edge_update_bwd(sequential, residuals, cotangents):
+  encoder, edge, proj, history, graph = residuals
+  edges, first, second, receivers = graph
+  proj_a, proj_b = proj
+  d_out, d_total = cotangents
+  if isinstance(d_total, jax.custom_derivatives.SymbolicZero):
+    d_total = jnp.zeros(d_total.shape, d_total.dtype)
+  # The last step's new h_e is unused (a symbolic zero cotangent): read
+  # zeros instead, and make the buffer for h_e's cotangent from data, as
+  # XLA:CPU allocates constants such as jnp.zeros at the program's start and
+  # would hold [E, H] through the forward pass. Chunks are written before
+  # they are read.
+  out_unused = isinstance(d_out, jax.custom_derivatives.SymbolicZero)
+  if out_unused:
+    d_out = jnp.broadcast_to(d_total[0, 0], d_out.shape)
+
+  def body(index, carry):
+    d_h_e, d_encoder, d_edge, d_proj_a, d_proj_b = carry
+    chunk = edges[index], first[index], second[index]
+    h_e = _rebuild_chunk(history, index, encoder, *chunk)
+    step = functools.partial(_chunk_step, sequential, edges=chunk[0])
+    (new, _), vjp = jax.vjp(step, encoder, edge, h_e,
+                            (proj_a[chunk[1]], proj_b[chunk[2]]))
+    d_new = jnp.zeros_like(new) if out_unused else d_h_e[index]
+    d_summed = d_total.at[receivers[index]].get(mode="fill", fill_value=0)
+    grads = vjp((d_new, d_summed))
+    d_encoder, d_edge = jax.tree.map(jnp.add, (d_encoder, d_edge), grads[:2])
+    if h_e is not None:  # Same layout: h_e's cotangent replaces new's.
+      d_h_e = d_h_e.at[index].set(grads[2])
+    d_a, d_b = grads[3]
+    return (d_h_e, d_encoder, d_edge,
+            d_proj_a.at[chunk[1]].add(d_a.astype(jnp.float32)),
+            d_proj_b.at[chunk[2]].add(d_b.astype(jnp.float32)))
+
+  zeros = functools.partial(jnp.zeros, dtype=jnp.float32)
+  d_h_e, d_encoder, d_edge, d_proj_a, d_proj_b = jax.lax.fori_loop(
+      0, edges.shape[0], body,
+      (d_out, jax.tree.map(jnp.zeros_like, encoder),
+       jax.tree.map(jnp.zeros_like, edge), zeros(proj_a.shape),
+       zeros(proj_b.shape)))
+  d_proj = d_proj_a.astype(proj_a.dtype), d_proj_b.astype(proj_b.dtype)
+  first_step = history[0] is None and not history[1]  # h_e was None.
+  return (d_encoder, d_edge, d_proj, None if first_step else d_h_e, None,
+          None)
+
+
+_chunked_edge_update.defvjp(_chunked_edge_update_fwd,
+                            _chunked_edge_update_bwd, symbolic_zeros=True)
 
 
 class BapstNetwork(hk.Module):
@@ -121,9 +272,17 @@ class BapstNetwork(hk.Module):
     if compute_dtype not in COMPUTE_DTYPES:
       raise ValueError(f"model.compute_dtype must be one of {COMPUTE_DTYPES}, "
                        f"got {compute_dtype!r}")
+    chunk = config.get("edge_chunk_size", 0)
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+      raise ValueError("model.edge_chunk_size must be an integer >= 0 "
+                       f"(0 = off), got {chunk!r}")
+    if chunk and config.implementation != "fused":
+      raise ValueError("model.edge_chunk_size needs model.implementation "
+                       f"'fused', got {config.implementation!r}")
     self._config = config
     self._dtype = jnp.dtype(compute_dtype)
     self._remat = bool(config.get("remat", False))
+    self._edge_chunk_size = chunk
     sizes = config.mlp_sizes
     mlp = functools.partial(MLP, dtype=self._dtype)
     self._encoder_node = mlp(sizes, True, name="encoder_node")
@@ -147,19 +306,26 @@ class BapstNetwork(hk.Module):
     else:
       nodes = types[:, None]
     enc_v = self._encoder_node(nodes.astype(self._dtype))
-    enc_e = self._encoder_edge(graph.edges.astype(self._dtype))
     process = (self._process_fused if config.implementation == "fused"
                else self._process_reference)
-    h_v = process(enc_v, enc_e, graph.senders, graph.receivers)
+    h_v = process(enc_v, graph.edges.astype(self._dtype), graph.senders,
+                  graph.receivers)
     return self._decoder(h_v.astype(jnp.float32))[..., 0]
 
-  def _step_fn(self, step):
-    """`step`, recomputed in the backward pass when `remat` is set."""
-    return hk.remat(step) if self._remat else step
+  def _run_steps(self, step, h_v, h_e):
+    """`h_v, h_e = step(edge_mlp, node_mlp, h_v, h_e)` for every block, each
+    step in `hk.remat` with `remat` and unchunked edges (chunked edges
+    recompute their own way, see the module doc)."""
+    remat = self._remat and not self._edge_chunk_size
+    for edge_mlp, node_mlp in self._processor:
+      run = functools.partial(step, edge_mlp, node_mlp)
+      h_v, h_e = (hk.remat(run) if remat else run)(h_v, h_e)
+    return h_v
 
   # ------------------------------------------------------------- reference
-  def _process_reference(self, enc_v, enc_e, senders, receivers):
+  def _process_reference(self, enc_v, edges, senders, receivers):
     """FIDELITY.md, line by line."""
+    enc_e = self._encoder_edge(edges)
     num_nodes = enc_v.shape[0]
     sum_received = functools.partial(_sum_received, receivers=receivers,
                                      num_nodes=num_nodes,
@@ -180,59 +346,89 @@ class BapstNetwork(hk.Module):
         h_v = node_mlp(jnp.concatenate([node_in, received], axis=-1))
       return h_v, h_e
 
-    h_v, h_e = enc_v, enc_e
-    for edge_mlp, node_mlp in self._processor:
-      h_v, h_e = self._step_fn(functools.partial(step, edge_mlp, node_mlp))(
-          h_v, h_e)
-    return h_v
+    return self._run_steps(step, enc_v, enc_e)
 
   # ----------------------------------------------------------------- fused
-  def _process_fused(self, enc_v, enc_e, senders, receivers):
+  def _process_fused(self, enc_v, edges, senders, receivers):
     """Same function; first layers split by input block (see module doc)."""
     sequential = self._config.update_order == "sequential"
     width = self._config.mlp_sizes[-1]  # Of h_v, enc_v, h_e and enc_e alike.
     num_nodes = enc_v.shape[0]
+    chunk = min(self._edge_chunk_size, max(edges.shape[0], 1))
     # The edge MLP's input is [h_e, enc_e, node_in[a], node_in[b]] with
     # node_in = [h_v, enc_v] and (a, b) = (receiver, sender) when sequential,
     # (sender, receiver) when parallel.
     first, second = ((receivers, senders) if sequential
                      else (senders, receivers))
-    sum_received = functools.partial(_sum_received, receivers=receivers,
-                                     num_nodes=num_nodes,
-                                     indices_are_sorted=True)
+    if chunk:
+      # Padding edges gather node 0 and are summed into no node.
+      graph = (_chunked(edges, chunk, 0), _chunked(first, chunk, 0),
+               _chunked(second, chunk, 0),
+               _chunked(receivers, chunk, num_nodes))
+      encoder = ([self._encoder_edge.layer(0, edges.shape[-1])]
+                 + self._encoder_edge.tail_layers())
+      # Steps between h_e snapshots; the others are rebuilt from them.
+      interval = (math.ceil(math.sqrt(len(self._processor))) if self._remat
+                  else 1)
+      # The edge state: (h_e, history), h_e None before the first step
+      # (enc_e, computed per chunk).
+      state = None, (None, [])
+    else:
+      enc_e = self._encoder_edge(edges)
+      state = enc_e  # The edge state: h_e.
 
-    def step(edge_mlp, node_mlp, h_v, h_e, edge_const, enc_a, enc_b):
+    def encoder_terms(edge_mlp):
+      """The edge MLP's first layer on encoder outputs (enc_e's block is
+      per chunk when chunked)."""
+      w_e, b_e = edge_mlp.layer(0, 6 * width)
+      _, w_ence, _, w_enca, _, w_encb = jnp.split(w_e, 6)
+      edge_const = None if chunk else enc_e @ w_ence + b_e
+      return edge_const, enc_v @ w_enca, enc_v @ w_encb
+
+    def edge_update(edge_mlp, state, edge_const, proj_a, proj_b):
+      """(New state, sums over received edges for the node update)."""
+      w_e, b_e = edge_mlp.layer(0, 6 * width)
+      w_he, w_ence = jnp.split(w_e, 6)[:2]
+      tail = edge_mlp.tail_layers()
+      if not chunk:
+        h_e = _edge_mlp(w_he, tail, state, edge_const, proj_a[first],
+                        proj_b[second])
+        summed = (h_e if sequential
+                  else jnp.concatenate([state, enc_e], axis=-1))
+        return h_e, _sum_received(summed, receivers, num_nodes, True)
+      h_e, (snapshot, updates) = state
+      edge, proj = (w_he, w_ence, b_e, tail), (proj_a, proj_b)
+      new_h_e, received = _chunked_edge_update(
+          sequential, encoder, edge, proj, h_e, (snapshot, updates), graph)
+      updates = updates + [(edge, proj)]
+      history = ((new_h_e, []) if len(updates) == interval
+                 else (snapshot, updates))
+      return (new_h_e, history), received
+
+    # Encoder terms: once per graph when the blocks' weights are shared.
+    shared = (encoder_terms(self._processor[0][0])
+              if self._config.shared_weights else None)
+
+    def step(edge_mlp, node_mlp, h_v, state):
+      edge_const, enc_a, enc_b = shared or encoder_terms(edge_mlp)
       w_e, _ = edge_mlp.layer(0, 6 * width)
-      w_he, _, w_ha, _, w_hb, _ = jnp.split(w_e, 6)
+      _, _, w_ha, _, w_hb, _ = jnp.split(w_e, 6)
       proj_a = h_v @ w_ha + enc_a  # [N, H]: project nodes, then gather.
       proj_b = h_v @ w_hb + enc_b
-      edge_pre = h_e @ w_he + edge_const + proj_a[first] + proj_b[second]
+      state, received = edge_update(edge_mlp, state, edge_const, proj_a,
+                                    proj_b)
       node_in = jnp.concatenate([h_v, enc_v], axis=-1)
       if sequential:
-        h_e = edge_mlp.tail(edge_pre)
-        received = sum_received(h_e)
         w_v, b_v = node_mlp.layer(0, 3 * width)
         h_v = node_mlp.tail(
             received @ w_v[:width] + node_in @ w_v[width:] + b_v)
       else:
-        received = sum_received(jnp.concatenate([h_e, enc_e], axis=-1))
-        h_e = edge_mlp.tail(edge_pre)
         w_v, b_v = node_mlp.layer(0, 4 * width)
         h_v = node_mlp.tail(
             node_in @ w_v[:2 * width] + received @ w_v[2 * width:] + b_v)
-      return h_v, h_e
+      return h_v, state
 
-    h_v, h_e = enc_v, enc_e
-    hoisted = None
-    for edge_mlp, node_mlp in self._processor:
-      if hoisted is None or not self._config.shared_weights:
-        # Encoder terms: once per graph when the block's weights are shared.
-        w_e, b_e = edge_mlp.layer(0, 6 * width)
-        _, w_ence, _, w_enca, _, w_encb = jnp.split(w_e, 6)
-        hoisted = (enc_e @ w_ence + b_e, enc_v @ w_enca, enc_v @ w_encb)
-      h_v, h_e = self._step_fn(functools.partial(step, edge_mlp, node_mlp))(
-          h_v, h_e, *hoisted)
-    return h_v
+    return self._run_steps(step, enc_v, state)
 
 
 def bapst_config() -> ml_collections.ConfigDict:
@@ -249,8 +445,11 @@ def bapst_config() -> ml_collections.ConfigDict:
       "update_order": "sequential",  # DeepMind; or "parallel".
       "node_features": "type",  # One float; or "one_hot".
       "implementation": "fused",  # Same function as "reference".
-      # Recompute each step in the backward pass (for large systems; saved
-      # no memory on XLA:CPU, see BUILD_NOTES.md).
+      # Large systems: the fused processor's edges in chunks of this many
+      # (0 = all at once), with bounded backward memory (module docstring).
+      "edge_chunk_size": 0,
+      # Recompute instead of storing in the backward pass: each step, or
+      # with edge chunks fewer edge-feature snapshots (module docstring).
       "remat": False,
       "compute_dtype": "float32",  # Or "bfloat16" (f32 params and loss).
   })
