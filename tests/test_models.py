@@ -172,6 +172,20 @@ def assert_gradients_close(actual, expected):
           np.asarray(grad) / grad_scale, atol=1e-5, err_msg=f"{key}/{name}")
 
 
+def assert_same_function(variant, baseline, graph, params):
+  """`variant` config computes `baseline`'s outputs, loss and gradients
+  (1e-5 of the largest element); returns the baseline's outputs."""
+  expected, _ = predict(baseline, graph, params=params)
+  actual, _ = predict(variant, graph, params=params)
+  scale = np.abs(expected).max()
+  np.testing.assert_allclose(actual / scale, expected / scale, atol=1e-5)
+  loss, grads = loss_and_grads(baseline, graph, params)
+  variant_loss, variant_grads = loss_and_grads(variant, graph, params)
+  np.testing.assert_allclose(variant_loss, loss, rtol=1e-5)
+  assert_gradients_close(variant_grads, grads)
+  return expected
+
+
 @pytest.mark.parametrize("implementation, order", list(itertools.product(
     models.IMPLEMENTATIONS, models.UPDATE_ORDERS)))
 def test_remat_changes_neither_outputs_nor_gradients(snapshot, implementation,
@@ -180,15 +194,7 @@ def test_remat_changes_neither_outputs_nor_gradients(snapshot, implementation,
   plain = model_config(implementation=implementation, update_order=order)
   remat = model_config(implementation=implementation, update_order=order,
                        remat=True)
-  params = small_params(plain, graph)
-  reference, _ = predict(plain, graph, params=params)
-  recomputed, _ = predict(remat, graph, params=params)
-  scale = np.abs(reference).max()
-  np.testing.assert_allclose(recomputed / scale, reference / scale, atol=1e-5)
-  loss, grads = loss_and_grads(plain, graph, params)
-  remat_loss, remat_grads = loss_and_grads(remat, graph, params)
-  np.testing.assert_allclose(remat_loss, loss, rtol=1e-5)
-  assert_gradients_close(remat_grads, grads)
+  assert_same_function(remat, plain, graph, small_params(plain, graph))
 
 
 def test_fused_gradients_equal_reference_gradients(snapshot):
@@ -267,17 +273,11 @@ def test_edge_chunks_change_neither_outputs_nor_gradients(
   fused = model_config(**options)
   chunked = model_config(edge_chunk_size=chunk, remat=remat, **options)
   params = small_params(fused, graph)
-  expected, _ = predict(fused, graph, params=params)
+  expected = assert_same_function(chunked, fused, graph, params)
   reference, _ = predict(model_config(implementation="reference", **options),
                          graph, params=params)
-  actual, _ = predict(chunked, graph, params=params)
   scale = np.abs(expected).max()
-  np.testing.assert_allclose(actual / scale, expected / scale, atol=1e-5)
-  np.testing.assert_allclose(actual / scale, reference / scale, atol=1e-5)
-  loss, grads = loss_and_grads(fused, graph, params)
-  chunked_loss, chunked_grads = loss_and_grads(chunked, graph, params)
-  np.testing.assert_allclose(chunked_loss, loss, rtol=1e-5)
-  assert_gradients_close(chunked_grads, grads)
+  np.testing.assert_allclose(reference / scale, expected / scale, atol=1e-5)
 
 
 def test_edge_chunks_bound_backward_memory(snapshot):
