@@ -47,11 +47,14 @@ PredictFn = Callable[[jraph.GraphsTuple], jax.Array]
 _EDGE_HEADROOM = 1.05
 
 
-def load_model(path: str) -> Tuple[PredictFn, Dict[str, Any]]:
+def load_model(path: str, edge_chunk_size: Optional[int] = None
+               ) -> Tuple[PredictFn, Dict[str, Any]]:
   """A jitted `predict_fn(graph) -> [n_node]` and the checkpoint's metadata.
 
   Predictions are in target units: standardised training targets are undone
-  with the metadata's `target_mean` / `target_std`.
+  with the metadata's `target_mean` / `target_std`. `edge_chunk_size`, when
+  given, replaces the checkpoint's `model.edge_chunk_size`: the same
+  function in bounded memory, for snapshots larger than the training ones.
   """
   if os.path.isfile(path + ".index"):
     params, metadata = tf_checkpoint.load_bapst(path)
@@ -60,6 +63,8 @@ def load_model(path: str) -> Tuple[PredictFn, Dict[str, Any]]:
   if "model_config" not in metadata:
     raise checkpoints.CheckpointError(f"{path}: metadata has no model_config")
   config = ml_collections.ConfigDict(metadata["model_config"])
+  if edge_chunk_size is not None:
+    config.edge_chunk_size = edge_chunk_size
   try:
     expected = tf_checkpoint.param_shapes(config)
   except (ValueError, TypeError, AttributeError) as e:
@@ -193,11 +198,14 @@ def _define_flags() -> None:
                     "LAMMPS dump with a per-atom propensity column.")
   flags.DEFINE_integer("batch_size", 4, "Frames per forward pass.",
                        lower_bound=1)
+  flags.DEFINE_integer("edge_chunk_size", None, "Edges per chunk of the "
+                       "forward pass (bounded memory for large systems; "
+                       "0 = off; default: the checkpoint's).", lower_bound=0)
   flags.mark_flags_as_required(["checkpoint", "input", "output"])
 
 
 def _run(args: flags.FlagValues) -> None:
-  predict_fn, metadata = load_model(args.checkpoint)
+  predict_fn, metadata = load_model(args.checkpoint, args.edge_chunk_size)
   time_index = (args.time_index if args.time_index is not None
                 else int(metadata.get("time_index", 0)))
   frames = [frame for path in input_files(args.input)

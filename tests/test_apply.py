@@ -149,6 +149,21 @@ def test_batches_and_standardisation(inputs, tmp_path):
   np.testing.assert_allclose(rescaled, 2.0 * single[0] + 1.5, atol=1e-5)
 
 
+def test_edge_chunks_give_the_same_predictions(inputs, ka4096):
+  """The bounded-memory forward (a large-system option) on the published
+  network reproduces DeepMind's predictions as the default path does."""
+  snapshot = data.Snapshot(ka4096["positions"], ka4096["types"],
+                           ka4096["box"], None)
+  predictions = {}
+  for chunk in (0, 5000):
+    predict_fn, _ = apply.load_model(str(inputs / "t044_s09.npz"),
+                                     edge_chunk_size=chunk)
+    predictions[chunk] = apply.predict_snapshots(predict_fn, [snapshot])[0]
+  np.testing.assert_allclose(predictions[5000], predictions[0], atol=1e-5)
+  np.testing.assert_allclose(predictions[5000],
+                             ka4096["reference_predictions"], atol=1e-4)
+
+
 def test_refuses_checkpoint_of_another_network(inputs, tmp_path):
   params, metadata = checkpoints.load_params(str(inputs / "t044_s09.npz"))
   other = dict(metadata["model_config"], shared_weights=False)
