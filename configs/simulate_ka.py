@@ -67,7 +67,6 @@ def get_config(preset=None):
     # 16 runs x 20 configs take ~1.3 h on 2 idle cores, ~2 h+ when shared.
     c.num_trajectories = 16
     c.store = "targets"
-    c.work_dir = "/work/sim_work/demo"
   elif preset is not None:
     raise ValueError(f"unknown preset {preset!r} (tiny, demo)")
   return c
