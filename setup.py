@@ -11,8 +11,10 @@ setuptools.setup(
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    # Attribution of the DeepMind files shipped (pretrained/t044_s09.npz).
+    license_files=["NOTICE"],
     packages=setuptools.find_packages(include=["glassy_jax", "glassy_jax.*"]),
-    package_data={"glassy_jax": ["demo_data/*/*"]},
+    package_data={"glassy_jax": ["demo_data/*/*", "pretrained/*.npz"]},
     python_requires=">=3.10",
     install_requires=[
         "absl-py",

@@ -35,6 +35,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.optimizer.eps = 1e-8
   config.optimizer.clip_global_norm = 1.0  # 0 = no clipping.
   config.optimizer.schedule = "constant"  # Or "step" (StepLR), "cosine".
+  config.optimizer.warmup_steps = 0  # Linear warm-up (cosine schedule).
   config.optimizer.step_epochs = 10  # StepLR period, in epochs.
   config.optimizer.step_gamma = 0.3
 
@@ -42,6 +43,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 1000
   config.train.num_steps = 0  # Overrides num_epochs when > 0.
+  # > 0: stop (evaluate, checkpoint) after this many wall seconds.
+  config.train.time_budget_s = 0.0
   config.train.graphs_per_device = 1  # Global batch = devices x this.
   config.train.augment_rotations = True  # Axis permutation and reflection.
   config.train.eval_every = 1000

@@ -2,15 +2,16 @@
 
   python -m glassy_jax.apply --checkpoint=runs/x/best.npz \
       --input='frames/*.dump' --output=propensity.npz
-  python -m glassy_jax.apply \
-      --checkpoint=../shared/reference/deepmind/t044_s09.ckpt \
+  python -m glassy_jax.apply --checkpoint=t044_s09 \
       --input=start.data --output=start_propensity.dump --format=lammps
 
-The checkpoint is this project's `.npz` or a TensorFlow 1 prefix (recognised
-by `PATH.index`), read without TensorFlow. Inputs are DeepMind systems
-(pickle or `.npz`, with targets), LAMMPS text dumps (every frame) and LAMMPS
-data files. Frames of one size share one padded shape, so the jitted network
-compiles once per size however many frames there are.
+The checkpoint is this project's `.npz`, a TensorFlow 1 prefix (recognised
+by `PATH.index`, read without TensorFlow) or the name of a checkpoint shipped
+with the package (`checkpoints.bundled_names()`: `t044_s09` is DeepMind's
+published network). Inputs are DeepMind systems (pickle or `.npz`, with
+targets), LAMMPS text dumps (every frame) and LAMMPS data files. Frames of
+one size share one padded shape, so the jitted network compiles once per size
+however many frames there are.
 
 `OUT.npz` holds `predictions` and `types` ([n_frames, N], or [N] for one
 frame), `files` (each frame's source) and, when every input carries targets,
@@ -56,6 +57,7 @@ def load_model(path: str, edge_chunk_size: Optional[int] = None
   given, replaces the checkpoint's `model.edge_chunk_size`: the same
   function in bounded memory, for snapshots larger than the training ones.
   """
+  path = checkpoints.resolve(path)
   if os.path.isfile(path + ".index"):
     params, metadata = tf_checkpoint.load_bapst(path)
   else:
@@ -188,7 +190,8 @@ def read_frames(path: str, time_index: Optional[int]) -> List[_Frame]:
 def _define_flags() -> None:
   """Flags exist only when run as a program: importers define their own."""
   flags.DEFINE_string("checkpoint", None,
-                      "Project checkpoint (.npz) or TF checkpoint prefix.")
+                      "Project checkpoint (.npz), TF checkpoint prefix or "
+                      "bundled name (t044_s09).")
   flags.DEFINE_string("input", None, "Input file or glob: DeepMind "
                       "pickle/.npz, LAMMPS dump or data file.")
   flags.DEFINE_string("output", None, "Output file.")

@@ -6,13 +6,16 @@ statistics, the step. `apply`/`evaluate` rebuild the network from the file
 alone. Files are written to a temporary name and renamed, so a run killed at
 any instant leaves either the previous checkpoint or the new one, never half
 of one (`atomic.py`). Plain numpy files (no pickle) load anywhere without this package.
+
+Checkpoints shipped with the package (`pretrained/`, see NOTICE) are also
+found by name: `t044_s09` is DeepMind's published network, converted.
 """
 
 import glob
 import json
 import os
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import jax
 import numpy as np
@@ -20,6 +23,8 @@ import numpy as np
 from glassy_jax import atomic
 
 METADATA_KEY = "__metadata__"
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "pretrained")
 _STEP_FILE = re.compile(r"ckpt-(\d+)\.npz$")
 
 
@@ -41,10 +46,32 @@ def save(path: str, tree: Any, metadata: Dict[str, Any]) -> None:
     np.savez(f, **arrays)
 
 
+def bundled_names() -> List[str]:
+  """Names of the checkpoints shipped with the package."""
+  return sorted(name[:-len(".npz")] for name in os.listdir(PRETRAINED_DIR)
+                if name.endswith(".npz"))
+
+
+def resolve(path: str) -> str:
+  """The bundled checkpoint `path` names, when no file of that name exists.
+
+  Every loader goes through here, so `--checkpoint=t044_s09` and
+  `--config.init_from=t044_s09` work from any directory.
+  """
+  if not os.path.exists(path) and path in bundled_names():
+    return os.path.join(PRETRAINED_DIR, path + ".npz")
+  return path
+
+
 def load(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
-  """The flat arrays (keyed by tree path) and the metadata of a checkpoint."""
+  """The flat arrays (keyed by tree path) and the metadata of a checkpoint.
+
+  `path` is a file or the name of a bundled checkpoint.
+  """
+  path = resolve(path)
   if not os.path.isfile(path):
-    raise CheckpointError(f"{path}: no such checkpoint")
+    raise CheckpointError(f"{path}: no such checkpoint (bundled ones, usable "
+                          f"by name: {', '.join(bundled_names())})")
   try:
     with np.load(path, allow_pickle=False) as z:
       arrays = {k: z[k] for k in z.files}

@@ -146,7 +146,8 @@ def parse_indices(text: Optional[Sequence[str]]) -> Optional[List[int]]:
 def _define_flags() -> None:
   """Flags exist only when run as a program: importers define their own."""
   flags.DEFINE_string("checkpoint", None,
-                      "Project checkpoint (.npz) or TF checkpoint prefix.")
+                      "Project checkpoint (.npz), TF checkpoint prefix or "
+                      "bundled name (t044_s09).")
   flags.DEFINE_string("data", None,
                       "Dataset directory (DIR/split/aggregated*).")
   flags.DEFINE_string("split", "test", "Subdirectory of --data to score.")

@@ -54,6 +54,8 @@ import jax.numpy as jnp
 import jraph
 import ml_collections
 
+from glassy_jax import descriptors
+
 # TensorFlow 1 defaults that DeepMind's Sonnet 1 model was initialised with.
 WEIGHT_INIT = hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal")
 BIAS_INIT = hk.initializers.VarianceScaling(0.1, "fan_in", "truncated_normal")
@@ -62,6 +64,7 @@ UPDATE_ORDERS = ("sequential", "parallel")
 NODE_FEATURES = ("type", "one_hot")
 IMPLEMENTATIONS = ("reference", "fused")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+EDGE_FEATURES = ("vector", "vector_rbf")
 
 
 class _LinearParams(hk.Module):
@@ -267,21 +270,29 @@ class BapstNetwork(hk.Module):
     if config.implementation not in IMPLEMENTATIONS:
       raise ValueError(f"model.implementation must be one of "
                        f"{IMPLEMENTATIONS}, got {config.implementation!r}")
-    # Configs and checkpoints written before these options default to off.
-    compute_dtype = config.get("compute_dtype", "float32")
+    if config.num_steps < 1:
+      raise ValueError("model.num_steps must be >= 1 (message-passing "
+                       f"steps), got {config.num_steps}")
+    option = functools.partial(_option, config)
+    compute_dtype = option("compute_dtype")
     if compute_dtype not in COMPUTE_DTYPES:
       raise ValueError(f"model.compute_dtype must be one of {COMPUTE_DTYPES}, "
                        f"got {compute_dtype!r}")
-    chunk = config.get("edge_chunk_size", 0)
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
-      raise ValueError("model.edge_chunk_size must be an integer >= 0 "
-                       f"(0 = off), got {chunk!r}")
+    chunk = _count_option(config, "edge_chunk_size")
     if chunk and config.implementation != "fused":
       raise ValueError("model.edge_chunk_size needs model.implementation "
                        f"'fused', got {config.implementation!r}")
+    if option("edge_features") not in EDGE_FEATURES:
+      raise ValueError(f"model.edge_features must be one of {EDGE_FEATURES}, "
+                       f"got {option('edge_features')!r}")
+    channels = _count_option(config, "angular_channels")
     self._config = config
+    self._option = option
+    self._aggregation_scale = float(option("aggregation_scale"))
+    self._angular = (descriptors.AngularInvariants(channels) if channels
+                     else None)
     self._dtype = jnp.dtype(compute_dtype)
-    self._remat = bool(config.get("remat", False))
+    self._remat = bool(option("remat"))
     self._edge_chunk_size = chunk
     sizes = config.mlp_sizes
     mlp = functools.partial(MLP, dtype=self._dtype)
@@ -305,10 +316,20 @@ class BapstNetwork(hk.Module):
       nodes = jax.nn.one_hot(types.astype(jnp.int32), 2)
     else:
       nodes = types[:, None]
+    edges = graph.edges
+    if self._angular or self._option("edge_features") == "vector_rbf":
+      basis = descriptors.radial_basis(
+          edges, types[graph.senders], self._option("radial_min"),
+          self._option("radial_max"), self._option("radial_count"))
+      if self._angular:
+        nodes = jnp.concatenate([nodes, self._angular(
+            edges, basis, graph.receivers, nodes.shape[0])], axis=-1)
+      if self._option("edge_features") == "vector_rbf":
+        edges = jnp.concatenate([edges, basis], axis=-1)
     enc_v = self._encoder_node(nodes.astype(self._dtype))
     process = (self._process_fused if config.implementation == "fused"
                else self._process_reference)
-    h_v = process(enc_v, graph.edges.astype(self._dtype), graph.senders,
+    h_v = process(enc_v, edges.astype(self._dtype), graph.senders,
                   graph.receivers)
     return self._decoder(h_v.astype(jnp.float32))[..., 0]
 
@@ -327,9 +348,9 @@ class BapstNetwork(hk.Module):
     """FIDELITY.md, line by line."""
     enc_e = self._encoder_edge(edges)
     num_nodes = enc_v.shape[0]
-    sum_received = functools.partial(_sum_received, receivers=receivers,
-                                     num_nodes=num_nodes,
-                                     indices_are_sorted=False)
+    def sum_received(values):
+      return self._aggregation_scale * _sum_received(
+          values, receivers, num_nodes, indices_are_sorted=False)
 
     def step(edge_mlp, node_mlp, h_v, h_e):
       node_in = jnp.concatenate([h_v, enc_v], axis=-1)
@@ -417,6 +438,7 @@ class BapstNetwork(hk.Module):
       proj_b = h_v @ w_hb + enc_b
       state, received = edge_update(edge_mlp, state, edge_const, proj_a,
                                     proj_b)
+      received = self._aggregation_scale * received
       node_in = jnp.concatenate([h_v, enc_v], axis=-1)
       if sequential:
         w_v, b_v = node_mlp.layer(0, 3 * width)
@@ -452,7 +474,33 @@ def bapst_config() -> ml_collections.ConfigDict:
       # with edge chunks fewer edge-feature snapshots (module docstring).
       "remat": False,
       "compute_dtype": "float32",  # Or "bfloat16" (f32 params and loss).
+      # Departures for fast learning (`configs/fast.py`, glassy_jax.descriptors):
+      "edge_features": "vector",  # Or "vector_rbf": + radial basis of |r|.
+      "radial_min": 0.7,  # Radial basis: `radial_count` Gaussian centres
+      "radial_max": 2.0,  # from `radial_min` to `radial_max`, per sender type.
+      "radial_count": 24,
+      # > 0: rotation-invariant node features from this many learned channels
+      # of edge-vector and edge-tensor sums.
+      "angular_channels": 0,
+      # Sums over received edges are multiplied by this (1 = DeepMind's sum;
+      # ~1/41 makes them neighbour means at the default cutoff).
+      "aggregation_scale": 1.0,
   })
+
+
+def _option(config: ml_collections.ConfigDict, key: str):
+  """`config[key]`, or its `bapst_config` default for configs and
+  checkpoints written before the option existed."""
+  return config.get(key, bapst_config()[key])
+
+
+def _count_option(config: ml_collections.ConfigDict, key: str) -> int:
+  """An integer option >= 0 where 0 turns the feature off."""
+  value = _option(config, key)
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    raise ValueError(f"model.{key} must be an integer >= 0 (0 = off), "
+                     f"got {value!r}")
+  return value
 
 
 def make_network(config: ml_collections.ConfigDict) -> hk.Transformed:

@@ -128,6 +128,28 @@ def learning_curves(workdir: str, output: Optional[str] = None) -> str:
   return _save(figure, output)
 
 
+def time_to_accuracy(workdirs: Dict[str, str], output: str,
+                     thresholds: Sequence[float] = ()) -> str:
+  """Test correlation against wall time (`elapsed_s`), one line per run:
+  recipes compared by what a person waits, not by steps."""
+  figure, (axes,) = _figure("correlation_vs_time")
+  for label, workdir in workdirs.items():
+    test = [r for r in read_metrics(workdir)["test"] if "elapsed_s" in r]
+    if not test:
+      raise PlotError(f"{workdir}: no test record with elapsed_s (written "
+                      "by training since time-to-accuracy was added)")
+    axes.plot([r["elapsed_s"] / 60 for r in test],
+              [r["pearson_a"] for r in test], "o-", ms=3, label=label)
+  for threshold in thresholds:
+    axes.axhline(threshold, color="tab:gray", lw=0.7, ls="--")
+  axes.set(xlabel="wall time (min), loading and compiling included",
+           ylabel="test Pearson r, A particles",
+           title="learning from scratch")
+  axes.grid(alpha=0.3)
+  axes.legend(loc="upper left", fontsize="small")
+  return _save(figure, output)
+
+
 # ---------------------------------------------------- correlation vs time
 def read_table(path: str) -> Dict[str, np.ndarray]:
   """An `evaluate` CSV as float columns, sorted by time."""

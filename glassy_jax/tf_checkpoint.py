@@ -16,11 +16,13 @@ module parses the tensor-bundle format itself:
 
 Every block and tensor checksum is verified. The converter writes a checkpoint
 in this project's format that `apply` and `run_training --config.init_from`
-load:
+load. The package ships t044_s09 converted (`pretrained/t044_s09.npz`,
+loaded by the name `t044_s09`), made from the copy of DeepMind's files in
+`tests/testdata/deepmind` (see NOTICE) with:
 
   python -m glassy_jax.tf_checkpoint \
-      --tf_checkpoint=../shared/reference/deepmind/t044_s09.ckpt \
-      --output=t044_s09.npz --time_index=0
+      --tf_checkpoint=tests/testdata/deepmind/t044_s09.ckpt \
+      --output=glassy_jax/pretrained/t044_s09.npz --time_index=0
 """
 
 import os
@@ -340,7 +342,9 @@ def converted_metadata(prefix: str, time_index: int) -> Dict[str, Any]:
   return {
       "model_config": models.bapst_config().to_dict(),
       "time_index": time_index,
-      "source": f"TensorFlow checkpoint {os.path.abspath(prefix)} "
+      # The name alone: a path would tie the file to the machine it was
+      # converted on (the converted t044_s09 ships with the package).
+      "source": f"TensorFlow checkpoint {os.path.basename(prefix)} "
                 "(DeepMind glassy_dynamics, Apache-2.0)",
       "cutoff": graphs.DEFAULT_CUTOFF,
   }

@@ -266,7 +266,11 @@ def make_optimizer(config: ml_collections.ConfigDict,
         opt.learning_rate, transition_steps=opt.step_epochs * steps_per_epoch,
         decay_rate=opt.step_gamma, staircase=True)
   elif opt.schedule == "cosine":
-    schedule = optax.cosine_decay_schedule(opt.learning_rate, total_steps)
+    warmup = opt.get("warmup_steps", 0)
+    schedule = (optax.warmup_cosine_decay_schedule(
+        0.0, opt.learning_rate, warmup, max(total_steps, warmup + 1))
+                if warmup else
+                optax.cosine_decay_schedule(opt.learning_rate, total_steps))
   else:
     raise ValueError(f"optimizer.schedule must be constant, step or cosine, "
                      f"got {opt.schedule!r}")
@@ -434,6 +438,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   rolls back to its last checkpoint with the learning rate scaled by
   `train.rollback_lr_factor`, at most `train.max_rollbacks` times.
   """
+  started = time.time()  # For `elapsed_s` and `train.time_budget_s`.
   process, num_processes = jax.process_index(), jax.process_count()
   chief = process == 0  # Writes every file; the others only compute.
   if chief:
@@ -519,6 +524,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   tick, tick_step = time.time(), step
   plan, plan_epoch = [], -1
   stopping = False
+  time_budget = config.train.get("time_budget_s", 0)
   with _StopRequest() as stop:
     while step < total_steps:
       epoch, offset = divmod(step, steps_per_epoch)
@@ -536,7 +542,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       # Hosts must stop at the same step: agree at log steps (one small
       # exchange); a single process stops at once.
       if num_processes == 1 or step % config.train.log_every == 0:
-        stopping = distributed.any_process(stop.signal is not None)
+        out_of_time = 0 < time_budget < time.time() - started
+        stopping = distributed.any_process(stop.signal is not None or
+                                           out_of_time)
 
       if step % config.train.log_every == 0 or step == total_steps:
         fetched = jax.device_get(pending)
@@ -563,10 +571,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           state = replicate(host_state)
           continue
 
-      if step % config.train.eval_every == 0 or step == total_steps:
+      if (step % config.train.eval_every == 0 or step == total_steps or
+          (stopping and stop.signal is None)):  # Out of time: evaluate.
         host_params = unreplicate(state.params)
         test_metrics = evaluate(predict, host_params, test_set, test_budgets)
-        _log_test(metrics_path, step, test_metrics)
+        _log_test(metrics_path, step, time.time() - started, test_metrics)
         metric = test_metrics[("pearson_a" if config.train.metric ==
                                "per_graph" else "pooled_pearson_a")]
         if metric > best:
@@ -579,8 +588,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         manager.save(step, unreplicate(state)._asdict(),
                      dict(metadata, best_metric=best))
       if stopping:
-        logging.warning("received signal %s: saved step %d, stopping",
-                        stop.signal, step)
+        if stop.signal is None:
+          logging.info("time budget of %g s reached: saved step %d, stopping",
+                       time_budget, step)
+        else:
+          logging.warning("received signal %s: saved step %d, stopping",
+                          stop.signal, step)
         break
   return test_metrics
 
@@ -600,14 +613,17 @@ def _log_train(path, step, total_steps, epoch, fetched, rate, skipped):
                          "steps_per_s": rate, "nonfinite_steps": skipped})
 
 
-def _log_test(path, step, test_metrics):
-  logging.info("step %d test: pearson_a %.4f +- %.4f, pooled %.4f, "
-               "l1_a %.4f, l2_a %.5f, pearson_b %.4f", step,
+def _log_test(path, step, elapsed, test_metrics):
+  """`elapsed`: wall seconds since this process began training, data
+  loading and compilation included (time-to-accuracy)."""
+  logging.info("step %d (%.0f s) test: pearson_a %.4f +- %.4f, pooled %.4f, "
+               "l1_a %.4f, l2_a %.5f, pearson_b %.4f", step, elapsed,
                test_metrics["pearson_a"], test_metrics["pearson_a_std"],
                test_metrics["pooled_pearson_a"], test_metrics["l1_a"],
                test_metrics["l2_a"], test_metrics["pearson_b"])
   if path:
-    _append_jsonl(path, dict(step=step, split="test", **test_metrics))
+    _append_jsonl(path, dict(step=step, split="test", elapsed_s=elapsed,
+                             **test_metrics))
 
 
 def write_report(path: str, metrics: Dict[str, float]) -> None:

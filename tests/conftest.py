@@ -11,15 +11,19 @@ import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 from glassy_jax import data as data_lib  # pylint: disable=wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REFERENCE = os.path.join(REPO, "..", "shared", "reference")
-PUBLISHED_CHECKPOINT = os.path.join(REFERENCE, "deepmind", "t044_s09.ckpt")
-KA4096 = os.path.join(REFERENCE, "ka4096_T044.npz")
-HAVE_PUBLISHED = (os.path.isfile(PUBLISHED_CHECKPOINT + ".index")
-                  and os.path.isfile(KA4096))
+# DeepMind's published files, shipped with the tests (see NOTICE).
+DEEPMIND = os.path.join(REPO, "tests", "testdata", "deepmind")
+PUBLISHED_CHECKPOINT = os.path.join(DEEPMIND, "t044_s09.ckpt")
+TEST_SMALL = os.path.join(DEEPMIND, "test_small.pickle")
+# Optional data the project may not ship (ka4096_T044.npz): tests that read it
+# skip without it. Pointing GLASSY_JAX_REFERENCE_DIR at a missing folder
+# shows which tests depend on it.
+REFERENCE = os.environ.get("GLASSY_JAX_REFERENCE_DIR",
+                           os.path.join(REPO, "..", "shared", "reference"))
 
 
 def reference_file(*parts):
-  """Path of a file under ../shared/reference, or skip the test."""
+  """Path of a file under the reference folder, or skip the test."""
   path = os.path.join(REFERENCE, *parts)
   if not os.path.exists(path):
     pytest.skip(f"reference data not available: {path}")

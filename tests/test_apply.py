@@ -11,14 +11,14 @@ from glassy_jax import apply
 from glassy_jax import checkpoints
 from glassy_jax import data
 from glassy_jax import lammps_io
-from glassy_jax import tf_checkpoint
+from glassy_jax import metrics
+from glassy_jax import train
 
-from conftest import HAVE_PUBLISHED, KA4096, REPO
+from conftest import REPO, reference_file
 from conftest import PUBLISHED_CHECKPOINT as PREFIX
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_PUBLISHED,
-    reason="../shared/reference (DeepMind checkpoint, ka4096) is absent")
+# A 4096-particle Kob-Andersen system shipped with the package (T = 0.64).
+DEMO = os.path.join(train.DEMO_DATA, "test", "aggregated-000.pickle")
 
 
 def _cli(*args):
@@ -27,43 +27,75 @@ def _cli(*args):
 
 
 @pytest.fixture(scope="module")
-def ka4096():
-  with np.load(KA4096) as z:
-    return {k: z[k] for k in z.files}
+def demo():
+  """The demo system's structure and its targets at time index 0."""
+  return data.to_snapshot(data.load_system(DEMO), 0, DEMO)
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, ka4096):
-  """ka4096 as a DeepMind pickle, a 2-frame LAMMPS dump and a data file."""
+def expected(demo):
+  """The published network's predictions for the demo structure, read from
+  the TF checkpoint in-process: what every input format must reproduce."""
+  predict_fn, _ = apply.load_model(PREFIX)
+  return apply.predict_snapshots(predict_fn, [demo])[0]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, demo):
+  """The demo structure as a 2-frame LAMMPS dump and a data file."""
   root = tmp_path_factory.mktemp("apply")
-  types = ka4096["types"].astype(np.int32)
-  data.write_system(str(root / "aggregated_0.pickle"), {
-      "positions": ka4096["positions"], "types": types, "box": ka4096["box"],
-      "targets": [ka4096["targets_t0132"], ka4096["targets_t0435"]],
-      "metadata": {"temperature": 0.44}})
   lammps = root / "lammps"
-  frame = lammps_io.make_frame(ka4096["positions"], types, ka4096["box"],
+  positions = demo.positions % demo.box
+  frame = lammps_io.make_frame(positions, demo.types, demo.box,
                                unwrapped=False)
   # A translated copy: same structure, so the same predictions.
   shifted = frame._replace(timestep=1000, positions=frame.positions + 0.7)
-  lammps_io.write_dump(str(lammps / "ka.dump"), [frame, shifted])
-  rows = np.column_stack([np.arange(1, len(types) + 1), types + 1,
-                          ka4096["positions"]])
-  with open(lammps / "ka.data", "w") as f:
-    f.write(f"ka4096\n\n{len(types)} atoms\n2 atom types\n\n")
+  lammps_io.write_dump(str(lammps / "demo.dump"), [frame, shifted])
+  rows = np.column_stack([np.arange(1, len(demo.types) + 1), demo.types + 1,
+                          positions])
+  with open(lammps / "demo.data", "w") as f:
+    f.write(f"demo\n\n{len(demo.types)} atoms\n2 atom types\n\n")
     f.write("".join(f"0.0 {length!r} {axis}lo {axis}hi\n"
-                    for length, axis in zip(ka4096["box"].tolist(), "xyz")))
+                    for length, axis in zip(demo.box.tolist(), "xyz")))
     f.write("\nAtoms # atomic\n\n")
     np.savetxt(f, rows, fmt=["%d", "%d", "%.17g", "%.17g", "%.17g"])
-  params, metadata = tf_checkpoint.load_bapst(PREFIX)
-  checkpoints.save(str(root / "t044_s09.npz"), {"params": params}, metadata)
   return root
 
 
-def test_deepmind_pickle_to_npz(inputs, ka4096):
-  out = inputs / "pickle_out.npz"
-  result = _cli(f"--checkpoint={PREFIX}",
-                f"--input={inputs / 'aggregated_0.pickle'}", f"--output={out}")
+def test_bundled_network_on_demo_pickle(tmp_path, demo, expected):
+  """The bundled t044_s09, by name, on a shipped system: the CLI's targets
+  are the file's at the checkpoint's time index (0), its predictions the
+  TF checkpoint's, and they correlate as measured (r(A) = 0.81)."""
+  out = tmp_path / "demo.npz"
+  result = _cli("--checkpoint=t044_s09", f"--input={DEMO}", f"--output={out}")
+  assert result.returncode == 0, result.stderr
+  assert "time index 0: Pearson" in result.stdout
+  with np.load(out) as z:
+    arrays = dict(z)
+  for key in ("predictions", "types", "targets"):
+    assert arrays[key].shape == (4096,), key
+  np.testing.assert_array_equal(arrays["targets"], demo.targets)
+  np.testing.assert_allclose(arrays["predictions"], expected, atol=1e-5)
+  a = demo.types == 0
+  r = metrics.pearson(arrays["predictions"][a], demo.targets[a])
+  print(f"Pearson r (A) = {r:.4f}")
+  assert float(arrays["pearson_a"]) == pytest.approx(r)
+  assert r > 0.75
+
+
+def test_deepmind_pickle_to_npz(tmp_path):
+  """The TF checkpoint reproduces DeepMind's predictions for ka4096 (an
+  optional reference file, not shipped)."""
+  with np.load(reference_file("ka4096_T044.npz")) as z:
+    ka4096 = dict(z)
+  path = tmp_path / "aggregated_0.pickle"
+  data.write_system(str(path), {
+      "positions": ka4096["positions"],
+      "types": ka4096["types"].astype(np.int32), "box": ka4096["box"],
+      "targets": [ka4096["targets_t0132"], ka4096["targets_t0435"]],
+      "metadata": {"temperature": 0.44}})
+  out = tmp_path / "pickle_out.npz"
+  result = _cli(f"--checkpoint={PREFIX}", f"--input={path}", f"--output={out}")
   assert result.returncode == 0, result.stderr
   assert "Pearson" in result.stdout
   with np.load(out) as z:
@@ -76,49 +108,72 @@ def test_deepmind_pickle_to_npz(inputs, ka4096):
     assert float(z["pearson_a"]) >= 0.9
 
 
-def test_lammps_inputs_to_npz(inputs, ka4096):
+def test_lammps_inputs_to_npz(inputs, expected):
   out = inputs / "lammps_out.npz"
-  result = _cli(f"--checkpoint={inputs / 't044_s09.npz'}",
-                f"--input={inputs / 'lammps' / 'ka.*'}", f"--output={out}",
+  result = _cli("--checkpoint=t044_s09",
+                f"--input={inputs / 'lammps' / 'demo.*'}", f"--output={out}",
                 "--batch_size=2")
   assert result.returncode == 0, result.stderr
   with np.load(out) as z:
-    assert z["predictions"].shape == (3, 4096)  # ka.data, then 2 dump frames.
+    assert z["predictions"].shape == (3, 4096)  # demo.data, then 2 dump frames.
     assert z["types"].shape == (3, 4096)
     assert "targets" not in z.files
-    diff = np.abs(z["predictions"] - ka4096["reference_predictions"]).max()
+    diff = np.abs(z["predictions"] - expected).max()
   assert diff < 1e-4
 
 
-def test_lammps_output_has_propensity(inputs, ka4096):
+def test_lammps_output_has_propensity(inputs, demo, expected):
   out = inputs / "out.dump"
   result = _cli(f"--checkpoint={PREFIX}",
-                f"--input={inputs / 'lammps' / 'ka.dump'}", f"--output={out}",
+                f"--input={inputs / 'lammps' / 'demo.dump'}", f"--output={out}",
                 "--format=lammps")
   assert result.returncode == 0, result.stderr
   frames = lammps_io.read_dump(str(out))
   assert [f.timestep for f in frames] == [0, 1000]
   for frame in frames:
-    np.testing.assert_array_equal(frame.types, ka4096["types"])
-    assert np.abs(frame.extra["propensity"]
-                  - ka4096["reference_predictions"]).max() < 1e-4
+    np.testing.assert_array_equal(frame.types, demo.types)
+    assert np.abs(frame.extra["propensity"] - expected).max() < 1e-4
 
 
-@pytest.mark.parametrize("case", ["missing", "glob", "checkpoint", "index"])
+def test_bundled_checkpoints_by_name(tmp_path, monkeypatch):
+  """Names resolve from any directory and in every loader (training's
+  `init_from` uses `restore`); a file of that name, where one exists, wins."""
+  assert checkpoints.bundled_names() == ["t044_s09"]
+  path = checkpoints.resolve("t044_s09")
+  assert path == os.path.join(checkpoints.PRETRAINED_DIR, "t044_s09.npz")
+  params, _ = checkpoints.load_params("t044_s09")
+  monkeypatch.chdir(tmp_path)
+  restored, metadata = checkpoints.restore("t044_s09", {"params": params})
+  assert metadata["time_index"] == 0
+  for module, leaves in params.items():
+    for name, value in leaves.items():
+      np.testing.assert_array_equal(restored["params"][module][name], value)
+  (tmp_path / "t044_s09").write_bytes(b"")
+  assert checkpoints.resolve("t044_s09") == "t044_s09"
+
+
+@pytest.mark.parametrize("case",
+                         ["missing", "glob", "checkpoint", "name", "index"])
 def test_bad_inputs_exit_with_one_line(inputs, case):
-  args = {"checkpoint": PREFIX, "input": inputs / "aggregated_0.pickle",
+  args = {"checkpoint": PREFIX, "input": DEMO,
           "output": inputs / "never.npz"}
   if case == "missing":
     args["input"] = inputs / "absent.dump"
   elif case == "glob":
     args["input"] = inputs / "*.xyz"
   elif case == "checkpoint":
-    args["checkpoint"] = inputs / "lammps" / "ka.dump"
+    args["checkpoint"] = inputs / "lammps" / "demo.dump"
+  elif case == "name":
+    args["checkpoint"] = "t044_s10"
   result = _cli(*[f"--{k}={v}" for k, v in args.items()],
-                *(["--time_index=5"] if case == "index" else []))
+                *(["--time_index=10"] if case == "index" else []))
   assert result.returncode != 0
   assert "Traceback" not in result.stderr
-  assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: ")
+  if case == "name":
+    assert last.endswith("no such checkpoint (bundled ones, usable by name: "
+                         "t044_s09)")
   assert not (inputs / "never.npz").exists()
 
 
@@ -129,14 +184,14 @@ def _random_snapshot(n, seed):
                        (rng.uniform(size=n) < 0.2).astype(np.int32), box, None)
 
 
-def test_batches_and_standardisation(inputs, tmp_path):
+def test_batches_and_standardisation(tmp_path):
   """Mixed sizes batched with padding equal one-by-one predictions, and
   standardised checkpoints are brought back to target units."""
-  params, metadata = checkpoints.load_params(str(inputs / "t044_s09.npz"))
+  params, metadata = checkpoints.load_params("t044_s09")
   scaled = tmp_path / "scaled.npz"
   checkpoints.save(str(scaled), {"params": params},
                    dict(metadata, target_mean=1.5, target_std=2.0))
-  predict_fn, _ = apply.load_model(str(inputs / "t044_s09.npz"))
+  predict_fn, _ = apply.load_model("t044_s09")
   scaled_fn, _ = apply.load_model(str(scaled))
   snapshots = [_random_snapshot(n, seed)
                for seed, n in enumerate((300, 250, 300, 300))]
@@ -149,23 +204,16 @@ def test_batches_and_standardisation(inputs, tmp_path):
   np.testing.assert_allclose(rescaled, 2.0 * single[0] + 1.5, atol=1e-5)
 
 
-def test_edge_chunks_give_the_same_predictions(inputs, ka4096):
+def test_edge_chunks_give_the_same_predictions(demo, expected):
   """The bounded-memory forward (a large-system option) on the published
-  network reproduces DeepMind's predictions as the default path does."""
-  snapshot = data.Snapshot(ka4096["positions"], ka4096["types"],
-                           ka4096["box"], None)
-  predictions = {}
-  for chunk in (0, 5000):
-    predict_fn, _ = apply.load_model(str(inputs / "t044_s09.npz"),
-                                     edge_chunk_size=chunk)
-    predictions[chunk] = apply.predict_snapshots(predict_fn, [snapshot])[0]
-  np.testing.assert_allclose(predictions[5000], predictions[0], atol=1e-5)
-  np.testing.assert_allclose(predictions[5000],
-                             ka4096["reference_predictions"], atol=1e-4)
+  network gives the default path's predictions."""
+  predict_fn, _ = apply.load_model("t044_s09", edge_chunk_size=5000)
+  chunked = apply.predict_snapshots(predict_fn, [demo])[0]
+  np.testing.assert_allclose(chunked, expected, atol=1e-5)
 
 
-def test_refuses_checkpoint_of_another_network(inputs, tmp_path):
-  params, metadata = checkpoints.load_params(str(inputs / "t044_s09.npz"))
+def test_refuses_checkpoint_of_another_network(tmp_path):
+  params, metadata = checkpoints.load_params("t044_s09")
   other = dict(metadata["model_config"], shared_weights=False)
   path = tmp_path / "other.npz"
   checkpoints.save(str(path), {"params": params},

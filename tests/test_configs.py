@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from configs import bapst
+from configs import fast
 from configs import simulate_ka
 from configs import ter2023
 from glassy_jax import checkpoints
@@ -17,6 +18,7 @@ from conftest import REPO
 
 @pytest.mark.parametrize("module, presets", [
     (bapst, ["", "demo", "test"]), (ter2023, ["", "demo", "test"]),
+    (fast, ["", "demo", "test"]),
     (simulate_ka, [None, "tiny", "demo"])])
 def test_presets_load_and_unknown_ones_are_refused(module, presets):
   for preset in presets:
@@ -38,6 +40,33 @@ def test_bapst_defaults_are_deepminds():
   assert config.train.num_epochs == 1000 and config.train.augment_rotations
   assert config.train.graphs_per_device == 1 and config.train.eval_every == 1000
   assert not config.data.standardize_targets
+
+
+def _flat(config, prefix=""):
+  out = {}
+  for key, value in config.items():
+    if hasattr(value, "items"):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+@pytest.mark.parametrize("preset", ["", "demo", "test"])
+def test_fast_departs_from_bapst_only_where_its_docstring_says(preset):
+  faithful, variant = _flat(bapst.get_config(preset)), _flat(
+      fast.get_config(preset))
+  assert faithful.keys() == variant.keys()
+  changed = {k for k in faithful if faithful[k] != variant[k]}
+  expected = {"model.edge_features", "model.angular_channels",
+              "model.aggregation_scale", "data.standardize_targets",
+              "optimizer.learning_rate", "optimizer.schedule",
+              "optimizer.warmup_steps"}
+  run_length = {"train.num_epochs", "train.eval_every",
+                "train.checkpoint_every", "train.log_every"}
+  assert expected <= changed <= expected | run_length
+  assert variant["model.edge_features"] == "vector_rbf"
+  assert variant["model.angular_channels"] > 0
 
 
 def test_every_config_override_in_the_readme_exists():

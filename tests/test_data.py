@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from glassy_jax import data as data_lib
-from conftest import REPO, reference_file, synthetic_system, write_synthetic_dataset
+from conftest import REPO, TEST_SMALL, synthetic_system, write_synthetic_dataset
 
 
 def test_propensity_matches_hand_computation():
@@ -23,8 +23,7 @@ def test_propensity_matches_hand_computation():
 
 
 def test_deepmind_test_pickle_targets_grow_with_time():
-  system = data_lib.load_system(
-      reference_file("deepmind", "test_small.pickle"))
+  system = data_lib.load_system(TEST_SMALL)
   means = {i: data_lib.system_targets(system, i).mean() for i in range(10)}
   # Index 9 (IS = 1/e) lies between IS 0.4 (index 5) and 0.3 (index 6).
   order = [0, 1, 2, 3, 4, 5, 9, 6, 7, 8]

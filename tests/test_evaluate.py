@@ -15,7 +15,9 @@ from glassy_jax import evaluate
 from glassy_jax import graphs
 from glassy_jax import models
 from glassy_jax import tf_checkpoint
-from conftest import REPO, reference_file, write_synthetic_dataset
+from glassy_jax import train
+from conftest import PUBLISHED_CHECKPOINT, REPO, TEST_SMALL
+from conftest import write_synthetic_dataset
 
 
 def make_random_checkpoint(path):
@@ -120,15 +122,29 @@ def test_cli_errors_are_one_line(setup, case):
 
 
 def test_published_checkpoint_on_deepmind_test_file(tmp_path):
-  pickle_path = reference_file("deepmind", "test_small.pickle")
-  prefix = reference_file("deepmind", "t044_s09.ckpt.index")[:-len(".index")]
   os.makedirs(tmp_path / "test")
-  os.symlink(pickle_path, tmp_path / "test" / "aggregated_small.pickle")
-  rows = evaluate.evaluate_checkpoint(prefix, str(tmp_path), "test", None,
-                                      None)
+  os.symlink(TEST_SMALL, tmp_path / "test" / "aggregated_small.pickle")
+  rows = evaluate.evaluate_checkpoint(PUBLISHED_CHECKPOINT, str(tmp_path),
+                                      "test", None, None)
   assert len(rows) == 10
   assert all(np.isfinite(r["pearson_a"]) and np.isfinite(r["time"])
              for r in rows)
   assert rows[0]["is_value"] == pytest.approx(0.9)
   assert rows[9]["is_value"] == pytest.approx(np.exp(-1))
   print("\n" + evaluate.markdown_table(rows))
+
+
+def test_bundled_checkpoint_by_name_on_demo_data(tmp_path):
+  """`--checkpoint=t044_s09` scores the shipped demo data: one row per
+  index over the 4 test files; at its own index (0) r(A) is about 0.80."""
+  prefix = tmp_path / "table"
+  result = _cli("--checkpoint=t044_s09", f"--data={train.DEMO_DATA}",
+                "--time_indices=0,9", f"--output={prefix}")
+  assert result.returncode == 0, result.stderr
+  assert "| index | time | IS | Pearson A" in result.stdout
+  with open(f"{prefix}.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r["time_index"]) for r in rows] == [0, 9]
+  assert all(int(r["num_files"]) == 4 for r in rows)
+  print(f"Pearson r (A) at index 0: {float(rows[0]['pearson_a']):.4f}")
+  assert float(rows[0]["pearson_a"]) > 0.75

@@ -247,13 +247,15 @@ def test_bad_compute_dtype_is_named(snapshot):
     predict(model_config(compute_dtype="float16"), graph)
 
 
-def test_configs_without_the_speed_options_still_build(snapshot):
+def test_configs_without_the_later_options_still_build(snapshot):
   graph = graphs_lib.build_graph(snapshot)
   config = model_config()
   expected, params = predict(config, graph)
   old = ml_collections.ConfigDict({
       k: v for k, v in config.items()
-      if k not in ("remat", "compute_dtype", "edge_chunk_size")})
+      if k not in ("remat", "compute_dtype", "edge_chunk_size",
+                   "edge_features", "radial_min", "radial_max",
+                   "radial_count", "angular_channels", "aggregation_scale")})
   np.testing.assert_array_equal(predict(old, graph, params=params)[0],
                                 expected)
 
@@ -307,3 +309,78 @@ def test_bad_edge_chunk_size_is_named(snapshot, options, message):
   graph = graphs_lib.build_graph(snapshot)
   with pytest.raises(ValueError, match=message):
     predict(model_config(**options), graph)
+
+
+# ------------------------------------------ the fast variant's options
+FAST_OPTIONS = dict(edge_features="vector_rbf", angular_channels=3,
+                    aggregation_scale=1 / 41)
+
+
+@pytest.mark.parametrize("order", models.UPDATE_ORDERS)
+def test_fast_options_fused_equals_reference(snapshot, order):
+  graph = graphs_lib.build_graph(snapshot)
+  config = model_config(update_order=order, **FAST_OPTIONS)
+  params = small_params(config, graph)
+  assert_same_function(config, model_config(
+      update_order=order, implementation="reference", **FAST_OPTIONS),
+                       graph, params)
+
+
+def test_fast_options_with_edge_chunks(snapshot):
+  graph = graphs_lib.build_graph(snapshot)
+  config = model_config(**FAST_OPTIONS)
+  assert_same_function(model_config(edge_chunk_size=1000, remat=True,
+                                    **FAST_OPTIONS),
+                       config, graph, small_params(config, graph))
+
+
+def test_fast_options_change_only_the_first_layers(snapshot):
+  graph = graphs_lib.build_graph(snapshot)
+  _, params = predict(model_config(**FAST_OPTIONS), graph)
+  assert params["bapst/~/encoder_edge/~/linear_0"]["w"].shape == (3 + 48, 64)
+  # Type + 2 Gram matrices of 3 channels (6 upper entries each).
+  assert params["bapst/~/encoder_node/~/linear_0"]["w"].shape == (1 + 12, 64)
+  assert params["bapst/~/angular_invariants/radial_weights"]["w"].shape == (
+      48, 6)
+  assert params["bapst/~/processor_edge/~/linear_0"]["w"].shape == (384, 64)
+
+
+def test_aggregation_scale_scales_the_received_sums(snapshot):
+  """Scale 1 is DeepMind's network; scale s equals the network whose node
+  MLP weights on the received block are multiplied by s."""
+  graph = graphs_lib.build_graph(snapshot)
+  default, params = predict(model_config(), graph)
+  same, _ = predict(model_config(aggregation_scale=1.0), graph, params=params)
+  np.testing.assert_array_equal(same, default)
+  scaled, _ = predict(model_config(aggregation_scale=0.25), graph,
+                      params=params)
+  node = "bapst/~/processor_node/~/linear_0"
+  w = np.array(params[node]["w"])
+  w[:64] *= 0.25  # [received, node_in]: the received block comes first.
+  moved = dict(params, **{node: dict(params[node], w=w)})
+  expected, _ = predict(model_config(), graph, params=moved)
+  np.testing.assert_allclose(scaled, expected, rtol=1e-5, atol=1e-5)
+  assert not np.allclose(scaled, default)
+
+
+@pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
+def test_fast_options_permutation_equivariance(snapshot, implementation):
+  config = model_config(implementation=implementation, **FAST_OPTIONS)
+  original, params = predict(config, graphs_lib.build_graph(snapshot))
+  perm = np.random.default_rng(1).permutation(len(snapshot.types))
+  permuted = snapshot._replace(positions=snapshot.positions[perm],
+                               types=snapshot.types[perm])
+  shuffled, _ = predict(config, graphs_lib.build_graph(permuted),
+                        params=params)
+  np.testing.assert_allclose(shuffled, original[perm], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(edge_features="distance"), "model.edge_features must be one of"),
+    (dict(num_steps=0), "model.num_steps must be >= 1"),
+    (dict(angular_channels=-2), "model.angular_channels must be an integer"),
+    (dict(edge_features="vector_rbf", radial_count=1),
+     "the radial basis needs count >= 2")])
+def test_bad_fast_option_is_named(snapshot, options, message):
+  with pytest.raises(ValueError, match=message):
+    predict(model_config(**options), graphs_lib.build_graph(snapshot))

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, reference_file
+from conftest import PUBLISHED_CHECKPOINT, REPO, reference_file
 from glassy_jax import lammps_runtime
 
 if not lammps_runtime.available():
@@ -51,8 +51,6 @@ def default_config():
 
 
 def test_published_checkpoint_predicts_pipeline_propensity(tmp_path):
-  checkpoint = reference_file("deepmind", "t044_s09.ckpt.index")[
-      :-len(".index")]
   with np.load(reference_file("ka4096_T044.npz")) as z:
     reference = dict(z)
   cfg = default_config()  # N = 4096, density 1.2, T = 0.44, dt = 0.003.
@@ -70,7 +68,7 @@ def test_published_checkpoint_predicts_pipeline_propensity(tmp_path):
   start, types = runs[0]["start"], runs[0]["types"]
   targets = data.propensity(
       start, [start + run["displacements"][-1] for run in runs])
-  predict_fn, _ = apply.load_model(checkpoint)
+  predict_fn, _ = apply.load_model(PUBLISHED_CHECKPOINT)
   predictions = apply.predict_snapshots(
       predict_fn, [data.Snapshot(start, types, frame.box, None)])[0]
   a = types == 0

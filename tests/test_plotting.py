@@ -1,6 +1,7 @@
 """Figures: each is written at its fixed pixel size; bad input, one line."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -114,3 +115,25 @@ def test_cli_errors_are_one_line(root, workdir, case):
   assert "Traceback" not in result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith("error: ")
   assert not (root / "never.png").exists()
+
+
+def test_time_to_accuracy_draws_one_line_per_run(tmp_path):
+  workdirs = {}
+  for name, slope in (("slow", 0.001), ("fast", 0.01)):
+    workdir = tmp_path / name
+    workdir.mkdir()
+    with open(workdir / "metrics.jsonl", "w") as f:
+      for step in (10, 20, 30):
+        f.write(json.dumps({"split": "test", "step": step,
+                            "elapsed_s": 2.0 * step,
+                            "pearson_a": slope * step}) + "\n")
+    workdirs[name] = str(workdir)
+  output = plotting.time_to_accuracy(workdirs, str(tmp_path / "t.png"),
+                                     (0.3, 0.5))
+  assert os.path.getsize(output) > 1000
+  old = tmp_path / "old"
+  old.mkdir()
+  (old / "metrics.jsonl").write_text(
+      json.dumps({"split": "test", "step": 1, "pearson_a": 0.1}) + "\n")
+  with pytest.raises(plotting.PlotError, match="no test record with elapsed_s"):
+    plotting.time_to_accuracy({"old": str(old)}, str(tmp_path / "o.png"))

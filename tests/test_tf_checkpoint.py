@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -17,12 +18,8 @@ from glassy_jax import graphs
 from glassy_jax import models
 from glassy_jax import tf_checkpoint
 
-from conftest import HAVE_PUBLISHED, KA4096, REPO
+from conftest import REPO, TEST_SMALL, reference_file, synthetic_system
 from conftest import PUBLISHED_CHECKPOINT as PREFIX
-
-needs_reference = pytest.mark.skipif(
-    not HAVE_PUBLISHED,
-    reason="../shared/reference (DeepMind checkpoint, ka4096) is absent")
 
 
 # ------------------------------------------------ synthetic tensor bundle
@@ -119,7 +116,7 @@ def variables():
 
 @pytest.fixture(scope="module")
 def ka4096():
-  with np.load(KA4096) as z:
+  with np.load(reference_file("ka4096_T044.npz")) as z:
     arrays = {k: z[k] for k in z.files}
   snapshot = data.Snapshot(arrays["positions"],
                            arrays["types"].astype(np.int32), arrays["box"],
@@ -142,7 +139,6 @@ def predictions(variables, ka4096):
   return out
 
 
-@needs_reference
 @pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
 def test_reproduces_reference_predictions(predictions, ka4096, implementation):
   diff = np.abs(predictions[implementation]
@@ -151,7 +147,6 @@ def test_reproduces_reference_predictions(predictions, ka4096, implementation):
   assert diff < 1e-4
 
 
-@needs_reference
 def test_correlates_with_propensity(predictions, ka4096):
   arrays = ka4096[0]
   a = arrays["types"] == 0
@@ -160,7 +155,6 @@ def test_correlates_with_propensity(predictions, ka4096):
   assert r >= 0.9
 
 
-@needs_reference
 @pytest.mark.parametrize("change, message", [
     ("reshape", "Graph/graph_network/edge_block/mlp/linear_0/w has shape"),
     ("delete", "missing Graph/graph_independent_1/node_model/mlp/linear_2/b"),
@@ -182,15 +176,20 @@ def test_refuses_other_networks(variables, change, message):
   assert "\n" not in str(error.value)
 
 
-@needs_reference
-def test_converter_writes_project_checkpoint(tmp_path, variables):
-  out = tmp_path / "t044_s09.npz"
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+  """The shipped TF checkpoint, converted by the command line tool."""
+  out = tmp_path_factory.mktemp("converted") / "t044_s09.npz"
   result = subprocess.run(
       [sys.executable, "-m", "glassy_jax.tf_checkpoint",
        f"--tf_checkpoint={PREFIX}", f"--output={out}", "--time_index=0"],
       cwd=REPO, capture_output=True, text=True, check=False)
   assert result.returncode == 0, result.stderr
-  params, metadata = checkpoints.load_params(str(out))
+  return str(out)
+
+
+def test_converter_writes_project_checkpoint(converted, variables):
+  params, metadata = checkpoints.load_params(converted)
   expected = tf_checkpoint.bapst_params_from_tf(variables)
   assert params.keys() == expected.keys()
   for module, leaves in expected.items():
@@ -200,6 +199,84 @@ def test_converter_writes_project_checkpoint(tmp_path, variables):
   assert metadata["cutoff"] == graphs.DEFAULT_CUTOFF
   assert metadata["model_config"] == json.loads(
       json.dumps(models.bapst_config().to_dict()))
+
+
+def test_bundled_checkpoint_is_the_converted_published_one(converted):
+  """The package's t044_s09.npz is what the converter makes of the shipped
+  TF files, to the bit. Its model_config may predate options added since
+  (they default to DeepMind's network); if a default changes, regenerate it
+  with the command in tf_checkpoint's docstring."""
+  bundled, bundled_metadata = checkpoints.load("t044_s09")
+  fresh, fresh_metadata = checkpoints.load(converted)
+  assert bundled.keys() == fresh.keys()
+  for key, value in fresh.items():
+    assert bundled[key].dtype == value.dtype, key
+    np.testing.assert_array_equal(bundled[key], value, err_msg=key)
+  bundled_model = bundled_metadata.pop("model_config")
+  fresh_model = fresh_metadata.pop("model_config")
+  assert bundled_metadata == fresh_metadata
+  assert bundled_model == {k: fresh_model[k] for k in bundled_model}
+
+
+def _numpy_bapst(variables, snapshot):
+  """DeepMind's network in float64 numpy from the raw TF variables, written
+  from FIDELITY.md ("Graph", "Network"): it shares no code with the import,
+  the graph builder or the Haiku model."""
+  w = {name: value.astype(np.float64) for name, value in variables.items()}
+
+  def mlp(scope, x, num_layers=2, relu_last=True):
+    for k in range(num_layers):
+      x = x @ w[f"{scope}/linear_{k}/w"] + w[f"{scope}/linear_{k}/b"]
+      if relu_last or k < num_layers - 1:
+        x = np.maximum(x, 0)
+    return x
+
+  d = snapshot.positions[None] - snapshot.positions[:, None]  # r_j - r_i.
+  d -= snapshot.box * np.round(d / snapshot.box)
+  senders, receivers = np.nonzero(np.linalg.norm(d, axis=-1) < 2.0)
+  enc_v = mlp("Graph/graph_independent/node_model/mlp",
+              snapshot.types[:, None].astype(np.float64))
+  enc_e = mlp("Graph/graph_independent/edge_model/mlp", d[senders, receivers])
+  h_v, h_e = enc_v, enc_e
+  for _ in range(7):
+    node_in = np.concatenate([h_v, enc_v], axis=1)
+    h_e = mlp("Graph/graph_network/edge_block/mlp", np.concatenate(
+        [h_e, enc_e, node_in[receivers], node_in[senders]], axis=1))
+    received = np.zeros((len(h_v), h_e.shape[1]))
+    np.add.at(received, receivers, h_e)
+    h_v = mlp("Graph/graph_network/node_block/mlp",
+              np.concatenate([received, node_in], axis=1))
+  return mlp("Graph/graph_independent_1/node_model/mlp", h_v, num_layers=3,
+             relu_last=False)[:, 0]
+
+
+@pytest.fixture(scope="module", params=["test_small", "dense"])
+def structure(request):
+  """test_small.pickle's 20 particles are too far apart to be neighbours
+  (self-edges only), so a 216-particle system at density 1.2 (about 40
+  neighbours each) checks the message passing."""
+  system = (data.load_system(TEST_SMALL) if request.param == "test_small"
+            else synthetic_system(0))
+  return data.to_snapshot(system, None)
+
+
+@pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
+def test_bundled_network_equals_numpy_forward(variables, structure,
+                                              implementation):
+  """The bundled checkpoint in the Haiku model computes what DeepMind's
+  network computes, whatever ka4096 availability."""
+  expected = _numpy_bapst(variables, structure)
+  params, metadata = checkpoints.load_params("t044_s09")
+  config = ml_collections.ConfigDict(metadata["model_config"])
+  config.implementation = implementation
+  network = models.make_network(config)
+  with jax.default_matmul_precision("highest"):
+    predictions = np.asarray(network.apply(
+        params, None, graphs.build_graph(structure)))
+  print(f"{implementation}: max |haiku - numpy| = "
+        f"{np.abs(predictions - expected).max():.3g}, predictions "
+        f"{expected.min():.3f}..{expected.max():.3f}")
+  np.testing.assert_allclose(predictions, expected, rtol=0, atol=1e-5)
 
 
 def test_converter_error_is_one_line(tmp_path):
