@@ -4,81 +4,59 @@
   python benchmarks/learning.py --budget_s=300 \
       --recipe=fast3=configs/fast.py:demo,model.num_steps=3
 
-A recipe is NAME=CONFIG[:PRESET][,KEY=VALUE,...]. Recipes train one after
-another in this process with the real training loop
-(`train.train_and_evaluate`), each in a new work folder OUTPUT/NAME, stopped
+A recipe is NAME=CONFIG[:PRESET][,KEY=VALUE,...] (KEY=VALUE as
+`--config.KEY=VALUE` of run_training.py). Recipes train one after another,
+each with `run_training.py` in a new work folder OUTPUT/NAME, stopped
 after `--budget_s` wall seconds (data loading and compilation included) and
 evaluated on the test split every `--eval_every` steps. Writes
 OUTPUT/NAME/metrics.jsonl, OUTPUT/summary.md (steps and seconds to r = 0.3
 and 0.5, best r within the budget) and OUTPUT/learning.png (r vs wall time).
 """
 
-import ast
-import importlib.util
 import os
+import subprocess
 import sys
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 from absl import app
 from absl import flags
 from absl import logging
-import ml_collections
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from glassy_jax import atomic
 from glassy_jax import plotting
-from glassy_jax import train
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 THRESHOLDS = (0.3, 0.5)
 
 _RECIPES = flags.DEFINE_multi_string(
-    "recipe", ["deepmind=configs/bapst.py:demo", "fast=configs/fast.py:demo"],
+    "recipe", ["deepmind=configs/bapst.py:demo,train.num_epochs=1000",
+               "fast=configs/fast.py:demo"],
     "NAME=CONFIG[:PRESET][,KEY=VALUE,...]; repeat for several.")
 _BUDGET = flags.DEFINE_float("budget_s", 600.0, "Wall seconds per recipe.")
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 20, "Steps between tests.")
 _OUTPUT = flags.DEFINE_string("output", "runs/learning", "Output folder.")
 
 
-def load_config(spec: str) -> ml_collections.ConfigDict:
-  """'configs/fast.py:demo' -> that file's get_config('demo')."""
-  path, _, preset = spec.partition(":")
-  module_spec = importlib.util.spec_from_file_location(
-      "recipe_config", os.path.join(REPO, path) if not os.path.isabs(path)
-      else path)
-  if module_spec is None or not os.path.isfile(module_spec.origin):
-    raise ValueError(f"no config file {path!r}")
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(preset)
+def training_command(recipe: str, workdir: str, budget: float,
+                     eval_every: int) -> List[str]:
+  """'NAME=CONFIG[:PRESET][,KEY=VALUE,...]' -> a run_training.py command.
 
-
-def parse_recipe(text: str) -> Tuple[str, ml_collections.ConfigDict]:
-  """'NAME=CONFIG[:PRESET][,KEY=VALUE,...]' -> (name, config)."""
-  name, sep, spec = text.partition("=")
+  Each recipe runs in its own process: a fresh JAX (no compilation cache
+  shared between recipes), and Ctrl-C stops the benchmark, not one recipe.
+  """
+  name, sep, spec = recipe.partition("=")
   if not sep or not name or not spec:
-    raise ValueError(f"recipe {text!r} is not NAME=CONFIG[:PRESET][,K=V...]")
-  path, *overrides = spec.split(",")
-  config = load_config(path)
-  for override in overrides:
-    key, sep, value = override.partition("=")
-    if not sep:
-      raise ValueError(f"override {override!r} in recipe {name!r} is not "
-                       "KEY=VALUE")
-    try:
-      value = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-      pass  # A bare string.
-    parent, _, leaf = key.rpartition(".")
-    node = config
-    for part in filter(None, parent.split(".")):
-      node = node[part]
-    if leaf not in node:
-      raise ValueError(f"recipe {name!r}: the config has no key {key!r}")
-    node[leaf] = value  # ConfigDict refuses a value of another type.
-  return name, config
+    raise app.UsageError(
+        f"recipe {recipe!r} is not NAME=CONFIG[:PRESET][,KEY=VALUE,...]")
+  config, *overrides = spec.split(",")
+  return ([sys.executable, os.path.join(REPO, "run_training.py"),
+           f"--config={config}", f"--workdir={workdir}",
+           f"--config.train.time_budget_s={budget}",
+           f"--config.train.eval_every={eval_every}"] +
+          [f"--config.{override}" for override in overrides])
 
 
 def first_reaching(records: Sequence[Dict], threshold: float) -> Dict:
@@ -107,17 +85,20 @@ def summary_table(results: Dict[str, List[Dict]], budget: float) -> str:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  recipes = [parse_recipe(text) for text in _RECIPES.value]
-  results, workdirs = {}, {}
-  for name, config in recipes:
-    config.train.time_budget_s = _BUDGET.value
-    config.train.eval_every = _EVAL_EVERY.value
-    workdir = workdirs[name] = os.path.join(_OUTPUT.value, name)
+  workdirs = {recipe.partition("=")[0]: os.path.join(
+      _OUTPUT.value, recipe.partition("=")[0]) for recipe in _RECIPES.value}
+  commands = {name: training_command(recipe, workdirs[name], _BUDGET.value,
+                                     _EVAL_EVERY.value)
+              for recipe, name in zip(_RECIPES.value, workdirs)}
+  for name, workdir in workdirs.items():
     if os.path.exists(workdir):  # Would resume: a benchmark starts afresh.
       raise app.UsageError(f"{workdir} exists; remove it or pick --output")
-    logging.info("recipe %s: %s", name, workdir)
-    train.train_and_evaluate(config, workdir)
-    results[name] = plotting.read_metrics(workdir)["test"]
+  for name, command in commands.items():
+    logging.info("recipe %s: %s", name, " ".join(command))
+    if subprocess.run(command, cwd=REPO, check=False).returncode:
+      sys.exit(f"error: recipe {name} failed (its output is above)")
+  results = {name: plotting.read_metrics(workdir)["test"]
+             for name, workdir in workdirs.items()}
   table = summary_table(results, _BUDGET.value)
   with atomic.atomic_write(os.path.join(_OUTPUT.value, "summary.md"),
                            "w") as f:
