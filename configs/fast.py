@@ -20,6 +20,9 @@ from configs import bapst
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  if preset == "finetune":  # Its first layers differ from DeepMind's.
+    raise ValueError("unknown preset 'finetune' for this variant: DeepMind's "
+                     "published weights fit configs/bapst.py only")
   config = bapst.get_config(preset)
   config.model.edge_features = "vector_rbf"
   config.model.angular_channels = 8

@@ -12,7 +12,7 @@ those of the truncated, unshifted potential, and no tail correction is added.
 """
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, Iterator, NamedTuple, Tuple
 
 import numpy as np
 
@@ -62,8 +62,18 @@ def lammps_potential_commands() -> list:
   return commands
 
 
-def _pair_terms(positions, types, box, chunk=256):
-  """Yields (energy, r.f) per pair i<j inside the cutoff, chunk by chunk."""
+class _Pairs(NamedTuple):
+  """Pairs i < j inside the cutoff: indices, minimum-image r_j - r_i,
+  shifted pair energy and r.f = -r dV/dr."""
+  i: np.ndarray
+  j: np.ndarray
+  vectors: np.ndarray
+  energy: np.ndarray
+  virial: np.ndarray
+
+
+def _pair_terms(positions, types, box, chunk=256) -> Iterator[_Pairs]:
+  """The interacting pairs, chunk of rows i by chunk (O(chunk N) memory)."""
   positions = np.asarray(positions, np.float64)
   types = np.asarray(types, np.int64)
   box = np.asarray(box, np.float64)
@@ -76,6 +86,7 @@ def _pair_terms(positions, types, box, chunk=256):
     r2 = np.sum(d * d, axis=-1)
     ti, tj = types[rows][:, None], types[None, :]
     mask = (np.arange(n)[None, :] > rows[:, None]) & (r2 < cut2_table[ti, tj])
+    i, j = np.nonzero(mask)
     r2 = r2[mask]
     eps = np.broadcast_to(EPSILON[ti, tj], mask.shape)[mask]
     sig2 = np.broadcast_to(SIGMA[ti, tj] ** 2, mask.shape)[mask]
@@ -84,19 +95,32 @@ def _pair_terms(positions, types, box, chunk=256):
     s6c = (sig2 / cut2) ** 3
     energy = 4 * eps * (s6 * s6 - s6) - 4 * eps * (s6c * s6c - s6c)
     virial = 24 * eps * (2 * s6 * s6 - s6)  # r . f = -r dV/dr.
-    yield energy, virial
+    yield _Pairs(rows[i], j, d[mask], energy, virial)
 
 
 def potential_energy(positions, types, box) -> float:
   """Potential energy per particle, shifted LJ, minimum image (LAMMPS `pe/atoms`)."""
-  total = sum(e.sum() for e, _ in _pair_terms(positions, types, box))
+  total = sum(p.energy.sum() for p in _pair_terms(positions, types, box))
   return float(total / len(positions))
 
 
 def virial_pressure(positions, types, box) -> float:
   """Configurational (virial) part of the pressure: sum r.f / (3 V)."""
-  total = sum(w.sum() for _, w in _pair_terms(positions, types, box))
+  total = sum(p.virial.sum() for p in _pair_terms(positions, types, box))
   return float(total / (3.0 * np.prod(np.asarray(box, np.float64))))
+
+
+def forces(positions, types, box) -> np.ndarray:
+  """[N, 3] force on each particle. Over a short time t a particle moves by
+  v t + F t^2 / 2, so |F| sets much of its shortest-time propensity."""
+  total = np.zeros((len(positions), 3))
+  for pairs in _pair_terms(positions, types, box):
+    # f_j = (r.f / r^2) (r_j - r_i), and f_i = -f_j.
+    f = (pairs.virial / np.sum(pairs.vectors ** 2, axis=-1))[:, None] * (
+        pairs.vectors)
+    np.add.at(total, pairs.j, f)
+    np.add.at(total, pairs.i, -f)
+  return total
 
 
 def pressure(positions, types, box, velocities) -> float:

@@ -22,6 +22,28 @@ def test_mixture_matches_deepmind_system():
   assert table[(2, 2)] == (0.5, 0.88, 2.2)
 
 
+def test_forces_are_minus_the_energy_gradient():
+  rng = np.random.default_rng(0)
+  box = np.full(3, 5.0)
+  side = np.arange(4) * 1.25 + 0.1
+  positions = np.stack(np.meshgrid(side, side, side), -1).reshape(-1, 3)
+  positions += rng.normal(0, 0.08, positions.shape)
+  types = (rng.random(len(positions)) < 0.2).astype(int)
+  force = ka.forces(positions, types, box)
+  assert force.shape == (64, 3)
+  np.testing.assert_allclose(force.sum(0), 0, atol=1e-9)  # Newton's third law.
+  h = 1e-6
+  for particle, axis in [(0, 0), (17, 1), (40, 2), (63, 0)]:
+    plus, minus = positions.copy(), positions.copy()
+    plus[particle, axis] += h
+    minus[particle, axis] -= h
+    gradient = len(positions) * (ka.potential_energy(plus, types, box) -
+                                 ka.potential_energy(minus, types, box)) / (
+                                     2 * h)
+    np.testing.assert_allclose(force[particle, axis], -gradient, rtol=1e-5,
+                               atol=1e-5)
+
+
 def test_energy_and_virial_of_pairs_by_hand():
   box = np.full(3, 10.0)
   r_a = 1.1
