@@ -4,7 +4,8 @@
       --config.data.directory=/path/to/deepmind/data \
       --config.optimizer.learning_rate=1e-5
 
-Metrics go to WORKDIR/metrics.jsonl, checkpoints to WORKDIR/checkpoints (the
+Metrics go to WORKDIR/metrics.jsonl (and TensorBoard event files in
+WORKDIR with the `tensorboard` extra), checkpoints to WORKDIR/checkpoints (the
 best by test correlation in best.npz); rerunning with the same workdir
 resumes where the previous run stopped.
 
@@ -57,13 +58,16 @@ def main(argv):
     logging.info("JAX %s, backend %s, devices: %s", jax.__version__,
                  jax.default_backend(), jax.local_devices())
     final = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    if jax.process_index() == 0:
+      report = os.path.join(_WORKDIR.value, "report.md")
+      train.write_report(report, final)
+      logging.info("final test metrics written to %s", report)
   except (data_lib.DataError, checkpoints.CheckpointError, ValueError,
           train.TrainingDiverged) as e:
     sys.exit(f"error: {e}")
-  if jax.process_index() == 0:
-    report = os.path.join(_WORKDIR.value, "report.md")
-    train.write_report(report, final)
-    logging.info("final test metrics written to %s", report)
+  except OSError as e:  # Reads fail as DataError/CheckpointError: a write.
+    sys.exit(f"error: cannot write to {e.filename or _WORKDIR.value}: "
+             f"{e.strerror or e}")
 
 
 if __name__ == "__main__":

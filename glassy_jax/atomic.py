@@ -4,13 +4,22 @@ Every file this package writes (systems, checkpoints, dumps, reports) goes to
 a temporary name in the same folder and is renamed into place, so a run
 killed at any instant leaves the previous file or the new one, never half
 of one. Files get the usual 0644-less-umask permissions (mkstemp's 0600
-would hide shared datasets from other users).
+would hide shared datasets from other users). A file that cannot be written
+raises `WriteError`, whose one-line message names it (not the temporary name
+the failing call saw) and says why.
 """
 
 import contextlib
 import os
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Iterator, Optional
+
+
+class WriteError(OSError):
+  """`filename` cannot be written (one-line message for command lines)."""
+
+  def __str__(self):
+    return f"cannot write to {self.filename}: {self.strerror}"
 
 
 def _umask() -> int:
@@ -19,21 +28,37 @@ def _umask() -> int:
   return mask
 
 
+def _failed(path: str, error: OSError) -> WriteError:
+  """`error`, told of `path`: the caller named it, not the temporary file."""
+  return WriteError(error.errno, error.strerror or str(error), path)
+
+
 @contextlib.contextmanager
-def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
-  """`with atomic_write(path) as f:` writes `f`, then renames it to `path`."""
+def atomic_write(path: str, mode: str = "wb",
+                 newline: Optional[str] = None) -> Iterator[IO]:
+  """`with atomic_write(path) as f:` writes `f`, then renames it to `path`.
+
+  `newline` is `open`'s (the csv module wants ""). OSErrors of the folder,
+  the temporary file or the rename are raised as `WriteError`.
+  """
   directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+  try:
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+  except OSError as e:
+    raise _failed(path, e) from e
   try:
     encoding = None if "b" in mode else "utf-8"
-    with os.fdopen(fd, mode, encoding=encoding) as f:
+    with os.fdopen(fd, mode, encoding=encoding, newline=newline) as f:
       yield f
       f.flush()
       os.fsync(f.fileno())
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     if os.path.exists(tmp):
       os.unlink(tmp)
+    # Errors naming another file (one read while writing) stay as they are.
+    if isinstance(e, OSError) and e.filename in (None, tmp):
+      raise _failed(path, e) from e
     raise

@@ -17,7 +17,7 @@ import glob
 import io
 import os
 import pickle
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import IO, Any, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -57,13 +57,17 @@ _ALLOWED_GLOBALS = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+  """A pickle names a global outside the dataset format (hostile or foreign)."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
   """Admits only containers, numbers, strings and numpy arrays/dtypes."""
 
   def find_class(self, module, name):
     if (module, name) in _ALLOWED_GLOBALS:
       return super().find_class(module, name)
-    raise pickle.UnpicklingError(
+    raise _Refused(
         f"refusing to load '{module}.{name}': not part of the dataset format")
 
 
@@ -77,24 +81,35 @@ def load_system(path: str) -> Dict[str, Any]:
   if not os.path.isfile(path):
     raise DataError(f"{path}: no such file")
   try:
-    if path.endswith(".npz"):
-      system = _load_npz(path)
-    else:
-      with open(path, "rb") as f:
-        system = _restricted_loads(f.read())
-  except DataError:
-    raise
-  except pickle.UnpicklingError as e:
+    with open(path, "rb") as f:
+      system = (_load_npz(f) if path.endswith(".npz")
+                else _restricted_loads(f.read()))
+  except _Refused as e:
     raise DataError(f"{path}: {e}") from None
-  except Exception as e:  # Truncated or corrupt files fail in many ways.
-    raise DataError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+  except OSError as e:
+    raise DataError(f"{path}: unreadable ({e.strerror or e})") from None
+  except Exception as e:  # Other formats and cut files fail in many ways.
+    raise DataError(_unparsable(path, e)) from None
   validate_system(system, path)
   return system
 
 
-def _load_npz(path: str) -> Dict[str, Any]:
+def _unparsable(path: str, error: Exception) -> str:
+  """Says in words what the parsers do not ("Memo value not found at index
+  101" is what a text file gives): empty, damaged, or not a system file."""
+  with open(path, "rb") as f:
+    head = f.read(2)
+  detail = " ".join(f"{type(error).__name__}: {error}".split())
+  if not head:
+    return f"{path}: empty file, not a pickle or .npz system file"
+  if head.startswith(b"PK" if path.endswith(".npz") else b"\x80"):
+    return f"{path}: damaged or truncated ({detail})"
+  return f"{path}: not a pickle or .npz system file ({detail})"
+
+
+def _load_npz(f: IO[bytes]) -> Dict[str, Any]:
   """The `.npz` form: flat arrays, trajectories stacked as [T, K, N, 3]."""
-  with np.load(path, allow_pickle=False) as z:
+  with np.load(f, allow_pickle=False) as z:
     system = {k: z[k] for k in z.files}
   meta = {k[len("metadata_"):]: system.pop(k).item()
           for k in list(system) if k.startswith("metadata_")}
@@ -254,7 +269,7 @@ def main(argv: Sequence[str]) -> None:
                      "--input=DIR --output=DIR")
   try:
     files = convert_to_npz(_INPUT.value, _OUTPUT.value, progress=True)
-  except DataError as e:
+  except (DataError, OSError) as e:
     raise SystemExit(f"error: {e}") from None
   print(f"wrote {len(files)} .npz systems under {_OUTPUT.value}")
 

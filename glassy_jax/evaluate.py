@@ -23,6 +23,7 @@ from absl import flags
 import numpy as np
 
 from glassy_jax import apply
+from glassy_jax import atomic
 from glassy_jax import checkpoints
 from glassy_jax import data
 from glassy_jax import graphs
@@ -122,10 +123,9 @@ def markdown_table(rows: Sequence[Dict[str, float]]) -> str:
 def write_tables(prefix: str, rows: Sequence[Dict[str, float]],
                  title: str) -> None:
   """`PREFIX.md` (titled table), `PREFIX.csv` (all columns, full precision)."""
-  os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
-  with open(prefix + ".md", "w", encoding="utf-8") as f:
+  with atomic.atomic_write(prefix + ".md", "w") as f:
     f.write(f"{title}\n\n{markdown_table(rows)}")
-  with open(prefix + ".csv", "w", newline="", encoding="utf-8") as f:
+  with atomic.atomic_write(prefix + ".csv", "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(rows)

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from glassy_jax import apply
+from glassy_jax import atomic
 from glassy_jax import checkpoints
 from glassy_jax import data
 from glassy_jax import evaluate
@@ -64,12 +65,12 @@ def _save(figure: Figure, output: str) -> str:
 
   Max-coverage quantisation keeps rare colours (legend markers) exact.
   """
-  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   buffer = io.BytesIO()
   figure.savefig(buffer, format="png", dpi=DPI)
   image = Image.open(buffer).convert("RGB").quantize(
       256, method=Image.Quantize.MAXCOVERAGE, kmeans=2)
-  image.save(output, format="png", optimize=True)
+  with atomic.atomic_write(output) as f:
+    image.save(f, format="png", optimize=True)
   return output
 
 

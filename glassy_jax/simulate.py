@@ -46,7 +46,11 @@ FLUID = "Kob Andersen"
 
 
 class Lammps:
-  """A LAMMPS instance that also writes every command to an input file."""
+  """A LAMMPS instance that also writes every command to an input file.
+
+  The input file is a transcript, flushed command by command beside LAMMPS's
+  own log so that a crashed run shows its last command: not atomic on purpose.
+  """
 
   def __init__(self, stem: str, threads: int = 1):
     os.makedirs(os.path.dirname(stem), exist_ok=True)
@@ -401,8 +405,8 @@ def run_ensembles(cfg, output: str, work: str,
         _read_state(lmp, _config_path(work, index), cfg.dt)
         box = lmp.box()
       system, fs = _system(cfg, summary, runs, box, times)
-      np.savez(os.path.join(ensemble_dir, "fs.npz"), time=times, fs=fs,
-               time_indices=system["time_indices"])
+      with atomic.atomic_write(os.path.join(ensemble_dir, "fs.npz")) as f:
+        np.savez(f, time=times, fs=fs, time_indices=system["time_indices"])
       data.write_system(path, system)
   bar.close()
 

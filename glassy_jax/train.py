@@ -41,10 +41,12 @@ import ml_collections
 import numpy as np
 import optax
 
+from glassy_jax import atomic
 from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
 from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
+from glassy_jax import metric_writers
 from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
 
@@ -406,24 +408,6 @@ class _StopRequest:
       signal.signal(sig, handler)
 
 
-def _append_jsonl(path: str, record: Dict[str, Any]) -> None:
-  with open(path, "a") as f:
-    f.write(json.dumps(record) + "\n")
-
-
-def _drop_records_after(path: str, step: int) -> None:
-  """On resume, forget metrics logged after the checkpoint (a killed run
-  logs steps it will redo)."""
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    lines = [l for l in f if l.strip()]
-  kept = [l for l in lines if json.loads(l)["step"] <= step]
-  if len(kept) < len(lines):
-    with open(path, "w") as f:
-      f.writelines(kept)
-
-
 class TrainingDiverged(RuntimeError):
   """Non-finite losses persisted through every allowed rollback."""
 
@@ -501,14 +485,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         template._asdict())), best_metric)
 
   best = -np.inf
-  metrics_path = os.path.join(workdir, "metrics.jsonl") if chief else None
   resuming = chief and manager.latest_path() is not None
   if chief and not resuming:
     # Step 0 is where a divergence in the first interval rolls back to.
     manager.save(0, state._asdict(), dict(metadata, best_metric=best))
   state, best = restore_latest(state)
   if chief:
-    _drop_records_after(metrics_path, int(state.step))
     logging.info("%s %s at step %d", "resumed from" if resuming else
                  "new run, initial state saved to", manager.latest_path(),
                  int(state.step))
@@ -525,7 +507,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   plan, plan_epoch = [], -1
   stopping = False
   time_budget = config.train.get("time_budget_s", 0)
-  with _StopRequest() as stop:
+  writer = metric_writers.create_default_writer(workdir, chief)
+  writer.drop_after(step)
+  with _StopRequest() as stop, writer:
     while step < total_steps:
       epoch, offset = divmod(step, steps_per_epoch)
       if epoch != plan_epoch:
@@ -552,8 +536,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         skipped = int(sum(not m["finite"][0] for m in fetched))
         rate = (step - tick_step) / max(time.time() - tick, 1e-9)
         tick, tick_step = time.time(), step
-        _log_train(metrics_path, step, total_steps, epoch, fetched, rate,
-                   skipped)
+        _log_train(writer, step, total_steps, epoch, fetched, rate, skipped)
         if skipped > config.train.max_nonfinite_steps:
           rollbacks += 1
           if rollbacks > config.train.max_rollbacks or (
@@ -575,7 +558,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           (stopping and stop.signal is None)):  # Out of time: evaluate.
         host_params = unreplicate(state.params)
         test_metrics = evaluate(predict, host_params, test_set, test_budgets)
-        _log_test(metrics_path, step, time.time() - started, test_metrics)
+        _log_test(writer, step, time.time() - started, test_metrics)
         metric = test_metrics[("pearson_a" if config.train.metric ==
                                "per_graph" else "pooled_pearson_a")]
         if metric > best:
@@ -598,9 +581,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   return test_metrics
 
 
-def _log_train(path, step, total_steps, epoch, fetched, rate, skipped):
-  """Progress line (loss, steps/s, ETA) and a JSONL record (path None: no
-  record; processes other than 0)."""
+def _log_train(writer, step, total_steps, epoch, fetched, rate, skipped):
+  """Progress line (loss, steps/s, ETA) and a metrics record."""
   losses = [m["loss"][0] for m in fetched if m["finite"][0]]
   loss = float(np.mean(losses)) if losses else float("nan")
   eta = time.strftime("%H:%M:%S", time.gmtime(
@@ -608,12 +590,11 @@ def _log_train(path, step, total_steps, epoch, fetched, rate, skipped):
   logging.info("step %d/%d (epoch %d) loss %.5f  %.2f steps/s  ETA %s%s",
                step, total_steps, epoch, loss, rate, eta,
                f"  ({skipped} non-finite steps skipped)" if skipped else "")
-  if path:
-    _append_jsonl(path, {"step": step, "split": "train", "loss": loss,
-                         "steps_per_s": rate, "nonfinite_steps": skipped})
+  writer.write_scalars(step, "train", {"loss": loss, "steps_per_s": rate,
+                                       "nonfinite_steps": skipped})
 
 
-def _log_test(path, step, elapsed, test_metrics):
+def _log_test(writer, step, elapsed, test_metrics):
   """`elapsed`: wall seconds since this process began training, data
   loading and compilation included (time-to-accuracy)."""
   logging.info("step %d (%.0f s) test: pearson_a %.4f +- %.4f, pooled %.4f, "
@@ -621,14 +602,12 @@ def _log_test(path, step, elapsed, test_metrics):
                test_metrics["pearson_a"], test_metrics["pearson_a_std"],
                test_metrics["pooled_pearson_a"], test_metrics["l1_a"],
                test_metrics["l2_a"], test_metrics["pearson_b"])
-  if path:
-    _append_jsonl(path, dict(step=step, split="test", elapsed_s=elapsed,
-                             **test_metrics))
+  writer.write_scalars(step, "test", dict(elapsed_s=elapsed, **test_metrics))
 
 
 def write_report(path: str, metrics: Dict[str, float]) -> None:
   """The final test metrics as a small Markdown table."""
   rows = [f"| {k} | {v:.4f} |" for k, v in sorted(metrics.items())]
-  with open(path, "w") as f:
+  with atomic.atomic_write(path, "w") as f:
     f.write("| metric | value |\n|---|---|\n" + "\n".join(rows) + "\n")
 

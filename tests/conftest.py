@@ -1,6 +1,7 @@
 """Shared fixtures. Tests run on 2 forced CPU devices so pmap is exercised."""
 
 import os
+import struct
 
 # Must precede the first `import jax` of the session.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
@@ -8,7 +9,15 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from glassy_jax import data as data_lib  # pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position
+from configs import bapst
+from glassy_jax import atomic
+from glassy_jax import checkpoints
+from glassy_jax import data as data_lib
+from glassy_jax import graphs
+from glassy_jax import models
+from glassy_jax import tf_checkpoint
+# pylint: enable=wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # DeepMind's published files, shipped with the tests (see NOTICE).
@@ -88,3 +97,66 @@ def write_synthetic_dataset(directory, num_train=4, num_test=2, **kwargs):
 def synthetic_dataset(tmp_path_factory):
   """A small DeepMind-format dataset: 4 training and 2 test systems."""
   return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"))
+
+
+def record_atomic_writes(monkeypatch):
+  """The paths `atomic_write` is asked for from now on (a list that grows)."""
+  paths = []
+  write = atomic.atomic_write
+
+  def recording(path, *args, **kwargs):
+    paths.append(str(path))
+    return write(path, *args, **kwargs)
+
+  monkeypatch.setattr(atomic, "atomic_write", recording)
+  return paths
+
+
+def read_events(logdir):
+  """The events of the event files in `logdir`, in TensorBoard's order.
+
+  Parsed with tensorboardX's own protobufs, so no TensorBoard install is
+  needed: an event file is TFRecords (length, its CRC, event, its CRC).
+  """
+  event_pb2 = pytest.importorskip("tensorboardX.proto.event_pb2")
+  events = []
+  for name in sorted(os.listdir(logdir)):
+    if ".tfevents." not in name:
+      continue
+    with open(os.path.join(logdir, name), "rb") as f:
+      data = f.read()
+    offset = 0
+    while offset < len(data):
+      (length,) = struct.unpack_from("<Q", data, offset)
+      events.append(event_pb2.Event.FromString(
+          data[offset + 12:offset + 12 + length]))
+      offset += 12 + length + 4
+  return events
+
+
+def read_scalars(logdir):
+  """{tag: [(step, value)]} of the event files in `logdir`."""
+  scalars = {}
+  for event in read_events(logdir):
+    for value in event.summary.value:
+      scalars.setdefault(value.tag, []).append(
+          (event.step, value.simple_value))
+  return scalars
+
+
+def make_random_checkpoint(path):
+  """A Bapst checkpoint with random TF1-scaled parameters; network, params.
+
+  Drawn with numpy from the shapes alone: `network.init` takes ~10 s on CPU.
+  """
+  config = bapst.get_config().model
+  rng = np.random.default_rng(0)
+  params = {module: {name: (rng.normal(size=shape) / np.sqrt(shape[0])
+                            if name == "w" else rng.normal(0, 0.1, shape)
+                            ).astype(np.float32)
+                     for name, shape in leaves.items()}
+            for module, leaves in tf_checkpoint.param_shapes(config).items()}
+  checkpoints.save(str(path), {"params": params},
+                   {"model_config": config.to_dict(), "time_index": 0,
+                    "cutoff": graphs.DEFAULT_CUTOFF})
+  return models.make_network(config), params

@@ -152,8 +152,8 @@ def test_bundled_checkpoints_by_name(tmp_path, monkeypatch):
   assert checkpoints.resolve("t044_s09") == "t044_s09"
 
 
-@pytest.mark.parametrize("case",
-                         ["missing", "glob", "checkpoint", "name", "index"])
+@pytest.mark.parametrize(
+    "case", ["missing", "glob", "checkpoint", "name", "index", "output"])
 def test_bad_inputs_exit_with_one_line(inputs, case):
   args = {"checkpoint": PREFIX, "input": DEMO,
           "output": inputs / "never.npz"}
@@ -165,16 +165,42 @@ def test_bad_inputs_exit_with_one_line(inputs, case):
     args["checkpoint"] = inputs / "lammps" / "demo.dump"
   elif case == "name":
     args["checkpoint"] = "t044_s10"
+  elif case == "output":
+    args["output"] = "/proc/nope/x.npz"
   result = _cli(*[f"--{k}={v}" for k, v in args.items()],
                 *(["--time_index=10"] if case == "index" else []))
   assert result.returncode != 0
   assert "Traceback" not in result.stderr
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith("error: ")
+  assert [l for l in result.stderr.splitlines()
+          if l.startswith("error:")] == [last]
   if case == "name":
     assert last.endswith("no such checkpoint (bundled ones, usable by name: "
                          "t044_s09)")
+  if case == "output":
+    assert last == ("error: cannot write to /proc/nope/x.npz: No such file or "
+                    "directory")
   assert not (inputs / "never.npz").exists()
+
+
+class _Unconvertible:
+  """A value `np.savez` fails on when it reaches it: a write cut short."""
+
+  def __array__(self, *args, **kwargs):
+    raise RuntimeError("cut short")
+
+
+def test_npz_output_appears_whole(tmp_path):
+  """A write that fails after its first array leaves the previous file."""
+  path = tmp_path / "out.npz"
+  apply._save_npz(str(path), {"predictions": np.ones(3)})
+  with pytest.raises(RuntimeError, match="cut short"):
+    apply._save_npz(str(path), {"predictions": np.zeros(3),
+                                "types": _Unconvertible()})
+  with np.load(path) as z:
+    np.testing.assert_array_equal(z["predictions"], np.ones(3))
+  assert os.listdir(tmp_path) == ["out.npz"]
 
 
 def _random_snapshot(n, seed):

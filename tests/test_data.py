@@ -77,8 +77,9 @@ def test_hostile_pickle_is_refused_before_running_code(tmp_path):
   path = tmp_path / "aggregated-evil.pickle"
   with open(path, "wb") as f:
     pickle.dump({"positions": _Exploit(str(victim))}, f, protocol=3)
-  with pytest.raises(data_lib.DataError, match="refusing to load"):
+  with pytest.raises(data_lib.DataError) as error:
     data_lib.load_system(str(path))
+  assert str(error.value).startswith(f"{path}: refusing to load '")
   assert not victim.exists()
 
 
@@ -102,13 +103,33 @@ def test_invalid_systems_give_one_line_errors(tmp_path, change, message):
   assert path in str(error.value) and "\n" not in str(error.value)
 
 
-def test_truncated_and_missing_files(tmp_path):
-  path = str(tmp_path / "aggregated-cut.pickle")
+@pytest.mark.parametrize("suffix, content, message", [
+    (".pickle", "text", "not a pickle or .npz system file (UnpicklingError"),
+    (".pickle", "empty", "empty file, not a pickle or .npz system file"),
+    (".pickle", "half", "damaged or truncated (UnpicklingError"),
+    (".pickle", "random", "not a pickle or .npz system file (UnpicklingError"),
+    (".npz", "text", "not a pickle or .npz system file (ValueError"),
+    (".npz", "half", "damaged or truncated (BadZipFile"),
+])
+def test_files_that_are_not_systems_say_so(tmp_path, suffix, content,
+                                           message):
+  """Not the parser's riddles ("Memo value not found at index 101" for a
+  text file): the file, what is wrong with it, then the parser's words."""
+  path = str(tmp_path / f"aggregated-000{suffix}")
   data_lib.write_system(path, synthetic_system(3, n=64))
-  with open(path, "r+b") as f:
-    f.truncate(os.path.getsize(path) // 2)
-  with pytest.raises(data_lib.DataError, match="truncated|unreadable"):
+  with open(path, "rb") as f:
+    whole = f.read()
+  with open(path, "wb") as f:
+    f.write({"text": b"positions 0 0 0\nbox 5 5 5\n", "empty": b"",
+             "half": whole[:len(whole) // 2],
+             "random": np.random.default_rng(0).bytes(1000)}[content])
+  with pytest.raises(data_lib.DataError) as error:
     data_lib.load_system(path)
+  assert str(error.value).startswith(f"{path}: {message}")
+  assert "\n" not in str(error.value)
+
+
+def test_missing_files(tmp_path):
   with pytest.raises(data_lib.DataError, match="no such file"):
     data_lib.load_system(str(tmp_path / "absent.pickle"))
   with pytest.raises(data_lib.DataError, match="no files match"):
@@ -144,3 +165,12 @@ def test_convert_command_writes_an_equivalent_npz_dataset(tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert failed.returncode != 0
   assert failed.stderr.strip().splitlines()[-1].startswith("error: no files")
+  unwritable = subprocess.run(
+      [sys.executable, "-m", "glassy_jax.data", "convert",
+       f"--input={source}", "--output=/proc/nope"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert unwritable.returncode != 0
+  assert "Traceback" not in unwritable.stderr
+  assert unwritable.stderr.strip().splitlines()[-1] == (
+      "error: cannot write to /proc/nope/train/aggregated-000.npz: No such "
+      "file or directory")

@@ -8,34 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-from configs import bapst
-from glassy_jax import checkpoints
 from glassy_jax import data
 from glassy_jax import evaluate
 from glassy_jax import graphs
-from glassy_jax import models
-from glassy_jax import tf_checkpoint
 from glassy_jax import train
 from conftest import PUBLISHED_CHECKPOINT, REPO, TEST_SMALL
+from conftest import make_random_checkpoint
 from conftest import write_synthetic_dataset
 
-
-def make_random_checkpoint(path):
-  """A Bapst checkpoint with random TF1-scaled parameters; network, params.
-
-  Drawn with numpy from the shapes alone: `network.init` takes ~10 s on CPU.
-  """
-  config = bapst.get_config().model
-  rng = np.random.default_rng(0)
-  params = {module: {name: (rng.normal(size=shape) / np.sqrt(shape[0])
-                            if name == "w" else rng.normal(0, 0.1, shape)
-                            ).astype(np.float32)
-                     for name, shape in leaves.items()}
-            for module, leaves in tf_checkpoint.param_shapes(config).items()}
-  checkpoints.save(str(path), {"params": params},
-                   {"model_config": config.to_dict(), "time_index": 0,
-                    "cutoff": graphs.DEFAULT_CUTOFF})
-  return models.make_network(config), params
 
 
 @pytest.fixture(scope="module")
@@ -106,19 +86,41 @@ def test_cli_prints_and_writes_tables(setup):
     assert len(f.read().strip().splitlines()) == 2 + 2 + 2  # Title, table.
 
 
-@pytest.mark.parametrize("case", ["directory", "checkpoint", "index"])
+def test_tables_appear_whole(tmp_path):
+  """A table whose writing fails half-way leaves the previous one."""
+  row = dict.fromkeys(evaluate.COLUMNS, 0.5)
+  prefix = str(tmp_path / "table")
+  evaluate.write_tables(prefix, [row], "before")
+  with open(prefix + ".csv") as f:
+    before = f.read()
+  with pytest.raises(ValueError, match="not in fieldnames"):
+    evaluate.write_tables(prefix, [dict(row, pearson_a=0.9),
+                                   dict(row, extra=1.0)], "after")
+  with open(prefix + ".csv") as f:
+    assert f.read() == before
+  assert sorted(os.listdir(tmp_path)) == ["table.csv", "table.md"]
+
+
+@pytest.mark.parametrize("case",
+                         ["directory", "checkpoint", "index", "output"])
 def test_cli_errors_are_one_line(setup, case):
   args = {"checkpoint": setup["checkpoint"], "data": setup["data"]}
   if case == "directory":
     args["data"] = setup["root"] / "absent"
   elif case == "checkpoint":
     args["checkpoint"] = setup["files"][0]
-  else:
+  elif case == "index":
     args["time_indices"] = "0,10"
+  else:
+    args.update(time_indices="0", output="/proc/nope/t")
   result = _cli(*[f"--{k}={v}" for k, v in args.items()])
   assert result.returncode != 0
   assert "Traceback" not in result.stderr
-  assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+  errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+  assert errors == [result.stderr.strip().splitlines()[-1]]
+  if case == "output":
+    assert errors == ["error: cannot write to /proc/nope/t.md: No such file "
+                      "or directory"]
 
 
 def test_published_checkpoint_on_deepmind_test_file(tmp_path):

@@ -13,7 +13,8 @@ from glassy_jax import data
 from glassy_jax import evaluate
 from glassy_jax import plotting
 from conftest import REPO, synthetic_system
-from test_evaluate import make_random_checkpoint
+from conftest import make_random_checkpoint
+from conftest import record_atomic_writes
 
 
 def _assert_png(path, kind):
@@ -92,6 +93,15 @@ def test_scatter_and_slab_views(prediction, root):
         plotting.describe(prediction)), kind)
 
 
+def test_figures_are_written_atomically(workdir, monkeypatch):
+  """Through `atomic_write`: a killed run leaves the previous figure whole."""
+  written = record_atomic_writes(monkeypatch)
+  output = plotting.learning_curves(str(workdir), str(workdir / "whole.png"))
+  assert written == [output]
+  _assert_png(output, "curves")
+  assert not [f for f in os.listdir(workdir) if f.startswith(".tmp-")]
+
+
 def test_cli_draws_curves(workdir):
   output = workdir / "cli.png"
   result = _cli("curves", f"--workdir={workdir}", f"--output={output}")
@@ -99,7 +109,8 @@ def test_cli_draws_curves(workdir):
   _assert_png(output, "curves")
 
 
-@pytest.mark.parametrize("case", ["command", "workdir", "flag", "table"])
+@pytest.mark.parametrize("case",
+                         ["command", "workdir", "flag", "table", "output"])
 def test_cli_errors_are_one_line(root, workdir, case):
   args = {
       "command": ["histogram"],
@@ -109,11 +120,17 @@ def test_cli_errors_are_one_line(root, workdir, case):
       "table": ["correlation_vs_time",
                 f"--tables={workdir / 'metrics.jsonl'}",
                 f"--output={root / 'never.png'}"],
+      "output": ["curves", f"--workdir={workdir}",
+                 "--output=/proc/nope/c.png"],
   }[case]
   result = _cli(*args)
   assert result.returncode != 0
   assert "Traceback" not in result.stderr
-  assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+  errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+  assert errors == [result.stderr.strip().splitlines()[-1]]
+  if case == "output":
+    assert errors == ["error: cannot write to /proc/nope/c.png: No such file "
+                      "or directory"]
   assert not (root / "never.png").exists()
 
 

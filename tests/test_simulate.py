@@ -11,6 +11,7 @@ import pytest
 from glassy_jax import data
 from glassy_jax import lammps_runtime
 from glassy_jax import scattering
+from conftest import record_atomic_writes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -128,13 +129,18 @@ def test_work_folder_keeps_inputs_and_logs(tiny):
     assert "pair_modify shift yes" in f.read()
 
 
-def test_resume_regenerates_only_missing_files_identically(tiny):
+def test_resume_regenerates_only_missing_files_identically(tiny, monkeypatch):
+  """The removed system and its Fs_A are rewritten, through `atomic_write`
+  (a kill leaves neither half-written); nothing else is."""
   cfg, output = tiny
   files = _files(output)
   before = {f: os.path.getmtime(f) for f in files}
   removed = data.load_system(files[1])
   os.remove(files[1])
+  written = record_atomic_writes(monkeypatch)
   simulate.generate(cfg, output)
+  assert [os.path.basename(p) for p in written] == [
+      "fs.npz", os.path.basename(files[1])]
   for f in files:
     if f != files[1]:
       assert os.path.getmtime(f) == before[f]

@@ -1,7 +1,6 @@
 """The TF checkpoint reader and the import of DeepMind's published network."""
 
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -11,7 +10,6 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import bapst
 from glassy_jax import checkpoints
 from glassy_jax import data
 from glassy_jax import graphs

@@ -19,6 +19,7 @@ from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
 from glassy_jax import train
 from conftest import REPO
+from conftest import read_scalars
 
 
 def test_masked_squared_error_sum():
@@ -219,6 +220,16 @@ def test_cli_bad_input_is_one_line(synthetic_dataset, tmp_path, flag,
   assert "Traceback" not in result.stderr
 
 
+def test_cli_unwritable_workdir_is_one_line(synthetic_dataset):
+  result = _run_training("--config=configs/bapst.py:test",
+                         f"--config.data.directory={synthetic_dataset}",
+                         "--workdir=/proc/nope")
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr
+  assert [l for l in result.stderr.splitlines() if l.startswith("error:")] == [
+      "error: cannot write to /proc/nope: No such file or directory"]
+
+
 def _train_cli_args(directory, workdir, steps):
   return ["--config=configs/bapst.py:test",
           f"--config.data.directory={directory}", "--config.data.time_index=3",
@@ -285,3 +296,23 @@ def test_divergence_rolls_back_then_stops(synthetic_dataset, tmp_path):
   for key, value in checkpoints.load(checkpoints.CheckpointManager(
       str(tmp_path / "checkpoints")).latest_path())[0].items():
     assert np.all(np.isfinite(value)), key
+
+
+def test_training_writes_tensorboard_events(synthetic_dataset, tmp_path):
+  """With tensorboardX installed, the records of metrics.jsonl also reach
+  TensorBoard, tagged split/name."""
+  pytest.importorskip("tensorboardX")
+  # pylint: disable-next=g-import-not-at-top
+  workdir = str(tmp_path)
+  train.train_and_evaluate(_config(synthetic_dataset, num_steps=4,
+                                   log_every=2, eval_every=4,
+                                   checkpoint_every=4), workdir)
+  scalars = read_scalars(workdir)
+  assert scalars["train/loss"] == [
+      (r["step"], pytest.approx(r["loss"], rel=1e-6))
+      for r in _records(workdir, "train")]
+  assert [s for s, _ in scalars["train/loss"]] == [2, 4]
+  (test,) = _records(workdir, "test")
+  assert scalars["test/pearson_a"] == [
+      (4, pytest.approx(test["pearson_a"], rel=1e-6))]
+  assert "test/elapsed_s" in scalars
