@@ -19,6 +19,7 @@ frame), `files` (each frame's source) and, when every input carries targets,
 `--format=lammps` writes a dump with a per-atom `propensity` column instead.
 """
 
+import functools
 import glob
 import math
 import os
@@ -81,20 +82,10 @@ def load_model(path: str, edge_chunk_size: Optional[int] = None
     raise checkpoints.CheckpointError(
         f"{path}: parameters do not fit the network its model_config "
         f"describes ({len(misfits)} modules differ, e.g. {misfits[0]})")
-  network = models.make_network(config)
-  mean = float(metadata.get("target_mean", 0.0))
-  std = float(metadata.get("target_std", 1.0))
-
-  forward = jax.jit(
-      lambda graph: network.apply(params, None, graph) * std + mean)
-
-  def predict_fn(graph):
-    # Full float32 products: GPUs would otherwise use TF32 and drift ~1e-3
-    # from the published predictions.
-    with jax.default_matmul_precision("highest"):
-      return forward(graph)
-
-  return predict_fn, metadata
+  predict = models.make_predictor(
+      models.make_network(config), float(metadata.get("target_mean", 0.0)),
+      float(metadata.get("target_std", 1.0)))
+  return functools.partial(predict, params), metadata
 
 
 def predict_snapshots(predict_fn: PredictFn,

@@ -350,16 +350,6 @@ def unreplicate(tree: Any) -> Any:
 
 
 # -------------------------------------------------------------- evaluation
-def make_predict_fn(network: hk.Transformed, scale: TargetScale):
-  """Jitted forward in physical units (one device)."""
-
-  @jax.jit
-  def predict(params: hk.Params, graph: jraph.GraphsTuple) -> jax.Array:
-    return network.apply(params, None, graph) * scale.std + scale.mean
-
-  return predict
-
-
 def evaluate(predict, params: hk.Params, dataset: Dataset,
              budgets: Sequence[graphs_lib.PaddingBudget]) -> Dict[str, float]:
   """Per-graph metrics, averaged over the split (+ pooled Pearson on A).
@@ -497,7 +487,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   train_step = make_train_step(network, optimizer,
                                config.train.augment_rotations)
-  predict = make_predict_fn(network, scale)
+  predict = models.make_predictor(network, scale.mean, scale.std)
   step = int(state.step)
   state = replicate(state)
   rollbacks = 0

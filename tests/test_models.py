@@ -384,3 +384,16 @@ def test_fast_options_permutation_equivariance(snapshot, implementation):
 def test_bad_fast_option_is_named(snapshot, options, message):
   with pytest.raises(ValueError, match=message):
     predict(model_config(**options), graphs_lib.build_graph(snapshot))
+
+
+def test_predictor_undoes_the_target_scale_at_full_precision(snapshot):
+  """The one inference path (training evaluation, apply, evaluate): physical
+  units, and float32 matrix products on every backend (no TF32)."""
+  graph = graphs_lib.build_graph(snapshot)
+  network = models.make_network(model_config())
+  raw, params = predict(model_config(), graph)
+  predictor = models.make_predictor(network, target_mean=0.1, target_std=0.02)
+  np.testing.assert_allclose(np.asarray(predictor(params, graph)),
+                             raw * 0.02 + 0.1, rtol=1e-5, atol=1e-6)
+  hlo = predictor.lower(params, graph).as_text()
+  assert "dot_general" in hlo and "HIGHEST" in hlo
