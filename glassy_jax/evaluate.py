@@ -92,11 +92,7 @@ def evaluate_checkpoint(checkpoint: str, directory: str, split: str = "test",
     with warnings.catch_warnings():
       # Files with fewer than 2 B particles give NaN for B, reported as such.
       warnings.simplefilter("ignore", RuntimeWarning)
-      summary = metrics.summarize(
-          [metrics.graph_metrics(p, y, t)
-           for p, y, t in zip(predictions, truth, types)],
-          np.concatenate(predictions), np.concatenate(truth),
-          np.concatenate(types))
+      summary = metrics.score_split(predictions, truth, types)
     rows.append(dict(
         {key: summary[key] for key in COLUMNS[4:]},
         time_index=int(time_index),

@@ -4,7 +4,7 @@ The mask selects real (non-padding) particles of the type scored: DeepMind
 trains and reports on type-A particles only; B is reported separately.
 """
 
-from typing import Dict, Iterable, Mapping
+from typing import Callable, Dict, Optional, Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -45,23 +45,30 @@ def graph_metrics(predictions: np.ndarray, targets: np.ndarray,
   }
 
 
-def summarize(per_graph: Iterable[Mapping[str, float]],
-              pooled_predictions: np.ndarray = None,
-              pooled_targets: np.ndarray = None,
-              pooled_types: np.ndarray = None) -> Dict[str, float]:
-  """Mean and standard deviation over graphs of every metric.
+def score_split(predictions: Sequence[np.ndarray],
+                targets: Sequence[np.ndarray], types: Sequence[np.ndarray],
+                gather: Optional[Callable[[np.ndarray], np.ndarray]] = None
+                ) -> Dict[str, float]:
+  """The metrics of a split, from per-graph arrays: mean and standard
+  deviation over graphs of every `graph_metrics` entry, and
+  `pooled_pearson_a`, one correlation over all A particles of the split (the
+  TER 2023 report's metric).
 
-  With pooled arrays also `pooled_pearson_a`: one correlation over all A
-  particles of the split (the TER 2023 report's metric).
+  Training-time evaluation and `glassy_jax.evaluate` both score through
+  here. When each process holds a shard of the split, `gather`
+  (`distributed.allgather_rows`) joins the rows of all processes.
   """
-  per_graph = list(per_graph)
+  gather = gather or (lambda rows: rows)
+  per_graph = [graph_metrics(p, y, t)
+               for p, y, t in zip(predictions, targets, types)]
+  keys = list(per_graph[0])
+  rows = gather(np.array([[m[k] for k in keys] for m in per_graph],
+                         np.float64))
   summary = {}
-  for key in per_graph[0]:
-    values = np.array([m[key] for m in per_graph], np.float64)
-    summary[key] = float(np.nanmean(values))
-    summary[key + "_std"] = float(np.nanstd(values))
-  if pooled_predictions is not None:
-    is_a = pooled_types == 0
-    summary["pooled_pearson_a"] = pearson(pooled_predictions[is_a],
-                                          pooled_targets[is_a])
+  for column, key in enumerate(keys):
+    summary[key] = float(np.nanmean(rows[:, column]))
+    summary[key + "_std"] = float(np.nanstd(rows[:, column]))
+  pooled = [gather(np.concatenate([a[t == 0] for a, t in zip(arrays, types)]))
+            for arrays in (predictions, targets)]
+  summary["pooled_pearson_a"] = pearson(*pooled)
   return summary

@@ -352,28 +352,15 @@ def unreplicate(tree: Any) -> Any:
 # -------------------------------------------------------------- evaluation
 def evaluate(predict, params: hk.Params, dataset: Dataset,
              budgets: Sequence[graphs_lib.PaddingBudget]) -> Dict[str, float]:
-  """Per-graph metrics, averaged over the split (+ pooled Pearson on A).
-
-  Each process scores its shard; per-graph metrics and the A-particle
-  (prediction, target) pairs are gathered so every process returns the
-  metrics of the whole split.
-  """
-  per_graph, pooled_predictions, pooled_targets = [], [], []
-  for graph, targets, types, budget in zip(dataset.graphs, dataset.targets,
-                                           dataset.types, budgets):
+  """`metrics.score_split` of the split. Each process predicts its shard;
+  rows are gathered, so every process returns the whole split's metrics."""
+  predictions = []
+  for graph, targets, budget in zip(dataset.graphs, dataset.targets, budgets):
     padded, _, _ = graphs_lib.pad_batch([graph], [targets], budget)
-    predictions = np.asarray(predict(params, padded))[:len(types)]
-    per_graph.append(metrics_lib.graph_metrics(predictions, targets, types))
-    pooled_predictions.append(predictions[types == 0])
-    pooled_targets.append(targets[types == 0])
-  keys = list(per_graph[0])
-  rows = distributed.allgather_rows(
-      np.array([[m[k] for k in keys] for m in per_graph], np.float64))
-  predictions = distributed.allgather_rows(np.concatenate(pooled_predictions))
-  return metrics_lib.summarize(
-      [dict(zip(keys, r)) for r in rows], predictions,
-      distributed.allgather_rows(np.concatenate(pooled_targets)),
-      np.zeros(len(predictions), int))
+    predictions.append(
+        np.asarray(predict(params, padded))[:int(graph.n_node[0])])
+  return metrics_lib.score_split(predictions, dataset.targets, dataset.types,
+                                 gather=distributed.allgather_rows)
 
 
 # ---------------------------------------------------------------- the run

@@ -42,6 +42,32 @@ def test_pearson_agrees_with_numpy():
   assert np.isnan(metrics_lib.pearson(np.ones(5), np.arange(5.0)))
 
 
+def test_score_split_agrees_with_numpy():
+  rng = np.random.default_rng(3)
+  types = [(rng.random(n) < 0.2).astype(int) for n in (50, 80, 65)]
+  targets = [rng.normal(size=len(t)) for t in types]
+  predictions = [0.5 * y + rng.normal(size=len(y)) for y in targets]
+  summary = metrics_lib.score_split(predictions, targets, types)
+  per_graph = [np.corrcoef(p[t == 0], y[t == 0])[0, 1]
+               for p, y, t in zip(predictions, targets, types)]
+  np.testing.assert_allclose(summary["pearson_a"], np.mean(per_graph))
+  np.testing.assert_allclose(summary["pearson_a_std"], np.std(per_graph))
+  pooled = np.corrcoef(
+      np.concatenate([p[t == 0] for p, t in zip(predictions, types)]),
+      np.concatenate([y[t == 0] for y, t in zip(targets, types)]))[0, 1]
+  np.testing.assert_allclose(summary["pooled_pearson_a"], pooled)
+  assert not np.isclose(pooled, summary["pearson_a"])
+  np.testing.assert_allclose(summary["l1_a"], np.mean(
+      [np.abs(p - y)[t == 0].mean()
+       for p, y, t in zip(predictions, targets, types)]))
+  # Each process's rows joined by `gather`: two identical shards score as one.
+  doubled = metrics_lib.score_split(
+      predictions, targets, types,
+      gather=lambda rows: np.concatenate([rows, rows]))
+  np.testing.assert_allclose(doubled["pearson_a"], summary["pearson_a"])
+  np.testing.assert_allclose(doubled["pooled_pearson_a"], pooled)
+
+
 def test_augmentation_is_a_signed_axis_permutation():
   edges = np.random.default_rng(2).normal(size=(100, 3)).astype(np.float32)
   seen = set()
