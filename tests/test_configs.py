@@ -16,14 +16,31 @@ from glassy_jax import train
 from conftest import REPO
 
 
-@pytest.mark.parametrize("module, presets", [
-    (bapst, ["", "demo", "finetune", "test"]),
-    (ter2023, ["", "demo", "test"]),
-    (fast, ["", "demo", "test"]),
-    (simulate_ka, [None, "tiny", "demo"])])
-def test_presets_load_and_unknown_ones_are_refused(module, presets):
-  for preset in presets:
-    assert module.get_config(preset)
+@pytest.mark.parametrize("module, preset, changes", [
+    (bapst, "demo", {"data.time_index": 0, "train.num_epochs": 15}),
+    (bapst, "finetune", {"init_from": "t044_s09", "data.time_index": 0,
+                         "train.num_epochs": 10}),
+    (bapst, "test", {"train.num_steps": 6, "data.max_train_files": 2,
+                     "data.max_test_files": 1}),
+    (fast, "demo", {"data.time_index": 0, "train.num_epochs": 15,
+                    "train.eval_every": 40}),
+    (fast, "test", {"train.num_steps": 6}),
+    (ter2023, "demo", {"data.time_index": 0, "train.num_epochs": 15}),
+    (ter2023, "test", {"train.num_steps": 6, "train.graphs_per_device": 1}),
+    (simulate_ka, "tiny", {"num_particles": 256, "num_train": 2,
+                           "store": "trajectories"}),
+    (simulate_ka, "demo", {"temperature": 0.64, "num_train": 16,
+                           "num_test": 4})])
+def test_presets_change_what_they_say(module, preset, changes):
+  flat = _flat(module.get_config(preset))
+  default = _flat(module.get_config(None if module is simulate_ka else ""))
+  for key, value in changes.items():
+    assert flat[key] == value, key
+    assert default[key] != value, f"{key} is already {value} by default"
+
+
+@pytest.mark.parametrize("module", [bapst, ter2023, fast, simulate_ka])
+def test_unknown_presets_are_refused(module):
   with pytest.raises(ValueError, match="unknown preset"):
     module.get_config("bogus")
 
