@@ -255,12 +255,8 @@ def main(argv):
                            train.TargetScale(0.0, 1.0))
   network = models.make_network(config.model)
   params = network.init(jax.random.PRNGKey(0), jax.device_put(batch.graph))
-  optimizer = train.make_optimizer(config, 1, 1)
-  state = train.replicate(train.init_train_state(
-      params, optimizer, jax.random.PRNGKey(1)), 1)
-  step = train.make_train_step(network, optimizer,
-                               config.train.augment_rotations)
-  stacked = jax.device_put(train.stack_batches([batch]))
+  run_ours = train_step_bench.training_step_runner(config, network, params,
+                                                   batch)
 
   # Same function: our parameters through both networks, real nodes only.
   same_edges, vector_diff = edge_agreement(dm_graph, graph, n)
@@ -295,16 +291,11 @@ def main(argv):
   dm_inputs = example if host else jax.device_put(example)
   rotate = dm.apply_random_rotation if host else (lambda g: g)
   dm_holder = [(dm_params, dm_opt_state)]
-  holder = [state]  # Our step donates its state: carry the new one.
 
   def run_deepmind():
     out = update(*dm_holder[0], rotate(dm_inputs[0]), *dm_inputs[1:])
     jax.block_until_ready(out)
     dm_holder[0] = out[:2]
-
-  def run_ours():
-    holder[0], step_metrics = step(holder[0], stacked)
-    jax.block_until_ready((holder[0], step_metrics))
 
   compile_s = {"deepmind": seconds(run_deepmind), "ours": seconds(run_ours)}
   for _ in range(flags.FLAGS.warmup):

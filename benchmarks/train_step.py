@@ -172,6 +172,25 @@ def make_config(implementation: str, overrides):
   return config
 
 
+def training_step_runner(config, network, params, batch: train.Batch
+                         ) -> Callable[[], None]:
+  """`run()`: one real pmapped training step (one device here; augmentation,
+  clipping and Adam included), waited for; each call continues from the
+  last (the step donates its state)."""
+  optimizer = train.make_optimizer(config, 1, 1)
+  holder = [train.replicate(train.init_train_state(
+      params, optimizer, jax.random.PRNGKey(1)), 1)]
+  step = train.make_train_step(network, optimizer,
+                               config.train.augment_rotations)
+  stacked = jax.device_put(train.stack_batches([batch]))
+
+  def run():
+    holder[0], metrics = step(holder[0], stacked)
+    jax.block_until_ready((holder[0], metrics))
+
+  return run
+
+
 def benchmark(config, batch: train.Batch, repeats: int,
               warmup: int) -> Dict[str, Any]:
   """Forward and training-step seconds and peak memory of one config."""
@@ -184,19 +203,7 @@ def benchmark(config, batch: train.Batch, repeats: int,
       lambda: forward(params, None, graph).block_until_ready(),
       repeats, warmup)
   result = {"forward_s": forward_s}
-  optimizer = train.make_optimizer(config, 1, 1)
-  state = train.replicate(train.init_train_state(
-      params, optimizer, jax.random.PRNGKey(1)), 1)
-  # The real pmapped step (one device here), augmentation included.
-  step = train.make_train_step(network, optimizer,
-                               config.train.augment_rotations)
-  stacked = jax.device_put(train.stack_batches([batch]))
-  holder = [state]  # The step donates its state: carry the new one.
-
-  def run():
-    holder[0], metrics = step(holder[0], stacked)
-    jax.block_until_ready((holder[0], metrics))
-
+  run = training_step_runner(config, network, params, batch)
   result["step_s"] = median_seconds(run, repeats, warmup)
   result["peak_memory_mb"], result["peak_memory_source"] = peak_memory_mb()
   return result
