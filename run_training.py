@@ -23,6 +23,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from glassy_jax import atomic
 from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
 from glassy_jax import distributed
@@ -66,8 +67,7 @@ def main(argv):
           train.TrainingDiverged) as e:
     sys.exit(f"error: {e}")
   except OSError as e:  # Reads fail as DataError/CheckpointError: a write.
-    sys.exit(f"error: cannot write to {e.filename or _WORKDIR.value}: "
-             f"{e.strerror or e}")
+    sys.exit(f"error: {atomic.write_error(e.filename or _WORKDIR.value, e)}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ and 0.5, best r within the budget) and OUTPUT/learning.png (r vs wall time).
 import os
 import subprocess
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -40,23 +40,15 @@ _EVAL_EVERY = flags.DEFINE_integer("eval_every", 20, "Steps between tests.")
 _OUTPUT = flags.DEFINE_string("output", "runs/learning", "Output folder.")
 
 
-def training_command(recipe: str, workdir: str, budget: float,
-                     eval_every: int) -> List[str]:
-  """'NAME=CONFIG[:PRESET][,KEY=VALUE,...]' -> a run_training.py command.
-
-  Each recipe runs in its own process: a fresh JAX (no compilation cache
-  shared between recipes), and Ctrl-C stops the benchmark, not one recipe.
-  """
+def parse_recipe(recipe: str) -> Tuple[str, str, List[str]]:
+  """'NAME=CONFIG[:PRESET][,KEY=VALUE,...]' -> (NAME, CONFIG[:PRESET],
+  ['--config.KEY=VALUE', ...])."""
   name, sep, spec = recipe.partition("=")
   if not sep or not name or not spec:
     raise app.UsageError(
         f"recipe {recipe!r} is not NAME=CONFIG[:PRESET][,KEY=VALUE,...]")
   config, *overrides = spec.split(",")
-  return ([sys.executable, os.path.join(REPO, "run_training.py"),
-           f"--config={config}", f"--workdir={workdir}",
-           f"--config.train.time_budget_s={budget}",
-           f"--config.train.eval_every={eval_every}"] +
-          [f"--config.{override}" for override in overrides])
+  return name, config, [f"--config.{override}" for override in overrides]
 
 
 def first_reaching(records: Sequence[Dict], threshold: float) -> Dict:
@@ -85,15 +77,22 @@ def summary_table(results: Dict[str, List[Dict]], budget: float) -> str:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  workdirs = {recipe.partition("=")[0]: os.path.join(
-      _OUTPUT.value, recipe.partition("=")[0]) for recipe in _RECIPES.value}
-  commands = {name: training_command(recipe, workdirs[name], _BUDGET.value,
-                                     _EVAL_EVERY.value)
-              for recipe, name in zip(_RECIPES.value, workdirs)}
-  for name, workdir in workdirs.items():
+  recipes = {name: (config, overrides) for name, config, overrides in
+             map(parse_recipe, _RECIPES.value)}
+  if len(recipes) < len(_RECIPES.value):
+    raise app.UsageError("two recipes share a name")
+  workdirs = {name: os.path.join(_OUTPUT.value, name) for name in recipes}
+  for workdir in workdirs.values():
     if os.path.exists(workdir):  # Would resume: a benchmark starts afresh.
       raise app.UsageError(f"{workdir} exists; remove it or pick --output")
-  for name, command in commands.items():
+  for name, (config, overrides) in recipes.items():
+    # Each recipe in its own process: a fresh JAX (no compilation cache
+    # shared between recipes), and Ctrl-C stops the benchmark, not a recipe.
+    command = ([sys.executable, os.path.join(REPO, "run_training.py"),
+                f"--config={config}", f"--workdir={workdirs[name]}",
+                f"--config.train.time_budget_s={_BUDGET.value}",
+                f"--config.train.eval_every={_EVAL_EVERY.value}"] +
+               overrides)  # Last, so that a recipe's overrides win.
     logging.info("recipe %s: %s", name, " ".join(command))
     if subprocess.run(command, cwd=REPO, check=False).returncode:
       sys.exit(f"error: recipe {name} failed (its output is above)")

@@ -99,3 +99,12 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     raise ValueError(f"unknown preset {preset!r} (known: demo, finetune, "
                      "test)")
   return config
+
+
+def variant_config(preset: str = "") -> ml_collections.ConfigDict:
+  """`get_config(preset)` as the base of a variant whose layers differ from
+  DeepMind's: such a variant cannot start from the published weights."""
+  if preset == "finetune":
+    raise ValueError("unknown preset 'finetune' for this variant: DeepMind's "
+                     "published weights fit configs/bapst.py only")
+  return get_config(preset)

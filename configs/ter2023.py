@@ -17,10 +17,7 @@ from configs import bapst
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
-  if preset == "finetune":  # Its first layers differ from DeepMind's.
-    raise ValueError("unknown preset 'finetune' for this variant: DeepMind's "
-                     "published weights fit configs/bapst.py only")
-  config = bapst.get_config(preset)
+  config = bapst.variant_config(preset)
   config.model.node_features = "one_hot"
   config.model.shared_weights = False
   config.model.update_order = "parallel"

@@ -28,8 +28,9 @@ def _umask() -> int:
   return mask
 
 
-def _failed(path: str, error: OSError) -> WriteError:
-  """`error`, told of `path`: the caller named it, not the temporary file."""
+def write_error(path: str, error: OSError) -> WriteError:
+  """`error`, told of `path`: the file the caller named (not a temporary
+  one), in `WriteError`'s one-line form."""
   return WriteError(error.errno, error.strerror or str(error), path)
 
 
@@ -46,7 +47,7 @@ def atomic_write(path: str, mode: str = "wb",
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
   except OSError as e:
-    raise _failed(path, e) from e
+    raise write_error(path, e) from e
   try:
     encoding = None if "b" in mode else "utf-8"
     with os.fdopen(fd, mode, encoding=encoding, newline=newline) as f:
@@ -60,5 +61,5 @@ def atomic_write(path: str, mode: str = "wb",
       os.unlink(tmp)
     # Errors naming another file (one read while writing) stay as they are.
     if isinstance(e, OSError) and e.filename in (None, tmp):
-      raise _failed(path, e) from e
+      raise write_error(path, e) from e
     raise

@@ -82,23 +82,24 @@ def load_system(path: str) -> Dict[str, Any]:
     raise DataError(f"{path}: no such file")
   try:
     with open(path, "rb") as f:
-      system = (_load_npz(f) if path.endswith(".npz")
-                else _restricted_loads(f.read()))
-  except _Refused as e:
-    raise DataError(f"{path}: {e}") from None
+      raw = f.read()
   except OSError as e:
     raise DataError(f"{path}: unreadable ({e.strerror or e})") from None
+  try:
+    system = (_load_npz(io.BytesIO(raw)) if path.endswith(".npz")
+              else _restricted_loads(raw))
+  except _Refused as e:
+    raise DataError(f"{path}: {e}") from None
   except Exception as e:  # Other formats and cut files fail in many ways.
-    raise DataError(_unparsable(path, e)) from None
+    raise DataError(_unparsable(path, raw[:2], e)) from None
   validate_system(system, path)
   return system
 
 
-def _unparsable(path: str, error: Exception) -> str:
+def _unparsable(path: str, head: bytes, error: Exception) -> str:
   """Says in words what the parsers do not ("Memo value not found at index
-  101" is what a text file gives): empty, damaged, or not a system file."""
-  with open(path, "rb") as f:
-    head = f.read(2)
+  101" is what a text file gives): empty, damaged, or not a system file.
+  `head`: the file's first two bytes."""
   detail = " ".join(f"{type(error).__name__}: {error}".split())
   if not head:
     return f"{path}: empty file, not a pickle or .npz system file"

@@ -273,21 +273,26 @@ class BapstNetwork(hk.Module):
     if config.num_steps < 1:
       raise ValueError("model.num_steps must be >= 1 (message-passing "
                        f"steps), got {config.num_steps}")
-    option = functools.partial(_option, config)
+    defaults = bapst_config()  # For configs older than an option.
+    def option(key):
+      return config.get(key, defaults[key])
     compute_dtype = option("compute_dtype")
     if compute_dtype not in COMPUTE_DTYPES:
       raise ValueError(f"model.compute_dtype must be one of {COMPUTE_DTYPES}, "
                        f"got {compute_dtype!r}")
-    chunk = _count_option(config, "edge_chunk_size")
+    chunk = _count_option("edge_chunk_size", option("edge_chunk_size"))
     if chunk and config.implementation != "fused":
       raise ValueError("model.edge_chunk_size needs model.implementation "
                        f"'fused', got {config.implementation!r}")
-    if option("edge_features") not in EDGE_FEATURES:
+    edge_features = option("edge_features")
+    if edge_features not in EDGE_FEATURES:
       raise ValueError(f"model.edge_features must be one of {EDGE_FEATURES}, "
-                       f"got {option('edge_features')!r}")
-    channels = _count_option(config, "angular_channels")
+                       f"got {edge_features!r}")
+    channels = _count_option("angular_channels", option("angular_channels"))
     self._config = config
-    self._option = option
+    self._rbf_edges = edge_features == "vector_rbf"
+    self._radial_basis = (option("radial_min"), option("radial_max"),
+                          option("radial_count"))
     self._aggregation_scale = float(option("aggregation_scale"))
     self._angular = (descriptors.AngularInvariants(channels) if channels
                      else None)
@@ -317,14 +322,13 @@ class BapstNetwork(hk.Module):
     else:
       nodes = types[:, None]
     edges = graph.edges
-    if self._angular or self._option("edge_features") == "vector_rbf":
-      basis = descriptors.radial_basis(
-          edges, types[graph.senders], self._option("radial_min"),
-          self._option("radial_max"), self._option("radial_count"))
+    if self._angular or self._rbf_edges:
+      basis = descriptors.radial_basis(edges, types[graph.senders],
+                                       *self._radial_basis)
       if self._angular:
         nodes = jnp.concatenate([nodes, self._angular(
             edges, basis, graph.receivers, nodes.shape[0])], axis=-1)
-      if self._option("edge_features") == "vector_rbf":
+      if self._rbf_edges:
         edges = jnp.concatenate([edges, basis], axis=-1)
     enc_v = self._encoder_node(nodes.astype(self._dtype))
     process = (self._process_fused if config.implementation == "fused"
@@ -488,15 +492,8 @@ def bapst_config() -> ml_collections.ConfigDict:
   })
 
 
-def _option(config: ml_collections.ConfigDict, key: str):
-  """`config[key]`, or its `bapst_config` default for configs and
-  checkpoints written before the option existed."""
-  return config.get(key, bapst_config()[key])
-
-
-def _count_option(config: ml_collections.ConfigDict, key: str) -> int:
+def _count_option(key: str, value) -> int:
   """An integer option >= 0 where 0 turns the feature off."""
-  value = _option(config, key)
   if isinstance(value, bool) or not isinstance(value, int) or value < 0:
     raise ValueError(f"model.{key} must be an integer >= 0 (0 = off), "
                      f"got {value!r}")

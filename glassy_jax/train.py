@@ -268,7 +268,7 @@ def make_optimizer(config: ml_collections.ConfigDict,
         opt.learning_rate, transition_steps=opt.step_epochs * steps_per_epoch,
         decay_rate=opt.step_gamma, staircase=True)
   elif opt.schedule == "cosine":
-    warmup = opt.get("warmup_steps", 0)
+    warmup = opt.warmup_steps
     schedule = (optax.warmup_cosine_decay_schedule(
         0.0, opt.learning_rate, warmup, max(total_steps, warmup + 1))
                 if warmup else
@@ -483,7 +483,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   tick, tick_step = time.time(), step
   plan, plan_epoch = [], -1
   stopping = False
-  time_budget = config.train.get("time_budget_s", 0)
+  time_budget = config.train.time_budget_s
   writer = metric_writers.create_default_writer(workdir, chief)
   writer.drop_after(step)
   with _StopRequest() as stop, writer:
