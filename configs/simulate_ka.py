@@ -1,4 +1,4 @@
-"""Kob-Andersen data generation (`python -m glassy_jax.simulate`).
+"""Kob-Andersen data generation (`python -m glassy_jax.simulation.simulate`).
 
 Presets after a colon: `configs/simulate_ka.py:tiny` (seconds-scale smoke
 test), `configs/simulate_ka.py:demo` (the bundled demo dataset, T = 0.64).

@@ -1,38 +1,26 @@
-"""LAMMPS snapshots in and out: text dumps, data files, and dataset building.
+"""LAMMPS snapshots in and out: text dumps and data files.
 
 Users simulate with LAMMPS, so their structures arrive as `dump custom` /
 `dump atom` text files or `write_data` files. This module reads them into
 `Frame`s (atoms sorted by id, types 0 = A / 1 = B), writes frames back as a
 `dump custom` file that OVITO opens (with extra per-atom columns such as a
-predicted `propensity`), and turns a folder of isoconfigurational trajectory
-dumps into a system in DeepMind's format (`../shared/FIDELITY.md`):
-
-  python -m glassy_jax.lammps_io build --initial=start.dump \
-      --trajectories='runs/traj_*.dump' --output=aggregated_0.pickle \
-      --temperature=0.44
+predicted `propensity`). `apply` reads and writes through here;
+`glassy_jax.simulation.build_system` turns trajectory dumps into a dataset.
 
 Every problem raises `glassy_jax.data.DataError` with a one-line message that
 names the file.
 """
 
-import glob
 import itertools
 import os
 import re
-import sys
 from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+                    Union)
 
 import numpy as np
 
 from glassy_jax import atomic
 from glassy_jax import data
-from glassy_jax import scattering
-
-# Wavenumber of the first peak of the A-A structure factor (DeepMind's q).
-SCATTERING_Q = 7.25
-# LAMMPS's default MD timestep for `units lj`.
-LJ_TIMESTEP = 0.005
 
 # Coordinate column sets, best first: (names, unwrapped, scaled).
 _COORDINATES = ((("xu", "yu", "zu"), True, False),
@@ -373,205 +361,3 @@ def read_structure(path: str) -> Frame:
   with _open_text(path) as f:
     is_dump = _next_nonblank(f).strip() == "ITEM: TIMESTEP"
   return next(iter_dump(path)) if is_dump else read_data(path)
-
-
-# ------------------------------------------------------------ dataset building
-def build_system_from_dumps(
-    initial: str, trajectory_files: Sequence[str],
-    times: Optional[Sequence[float]] = None,
-    temperature: float = float("nan"), pressure: float = float("nan"),
-    fluid: str = "Kob Andersen", dt: float = LJ_TIMESTEP,
-    start_timestep: Optional[int] = None, q: float = SCATTERING_Q,
-    allow_partial: bool = False) -> Dict[str, object]:
-  """One system in DeepMind's format from isoconfigurational trajectories.
-
-  Args:
-    initial: dump or data file with the equilibrated structure.
-    trajectory_files: one dump per trajectory started from `initial`, all
-      with frames at the same timesteps; frames at or before
-      `start_timestep` are not sampled (one at it supplies start velocities
-      when it has vx vy vz).
-    times: the simulated time of each sampled frame; default
-      (timestep - start_timestep) * dt.
-    temperature, pressure, fluid: stored in `metadata` (nan if unknown).
-    dt: MD timestep used to turn timesteps into times.
-    start_timestep: timestep of `initial` in the trajectories' clock;
-      default the timestep `initial` records (0 for most data files).
-    q: wavenumber of the self-intermediate scattering function Fs(q, t)
-      (`scattering.self_scattering`: cos(q dr) averaged over the 3 axes).
-    allow_partial: when the trajectories end before Fs reaches some of the
-      10 values 0.9 ... 0.1, 1/e, keep only the reached ones (time index i
-      then means `is_values[i]` of the file, not DeepMind's i-th value)
-      instead of raising `DataError`.
-
-  Returns:
-    A dict `data.write_system` accepts. `time_indices[i]` is the first
-    sampled frame (index into `time`, where `time[0] = 0` is `initial`) at
-    which Fs of the A particles, averaged over trajectories, is below
-    `is_values[i]`.
-  """
-  start = read_structure(initial)
-  if not trajectory_files:
-    raise data.DataError(f"{initial}: no trajectory files given")
-  t0 = start.timestep if start_timestep is None else start_timestep
-  # Pass 1 reads every frame for Fs; pass 2 keeps only the chosen ones, so
-  # memory stays at 10 positions per trajectory however long the dumps are.
-  timesteps, fs = _mean_self_scattering(start, trajectory_files, t0, q)
-  indices, is_values = _time_indices(fs, q, allow_partial, trajectory_files)
-  if times is None:
-    time = [0.0] + [(step - t0) * dt for step in timesteps]
-  elif len(times) != len(timesteps):
-    raise data.DataError(f"{trajectory_files[0]}: {len(timesteps)} sampled "
-                         f"frames but {len(times)} times given")
-  else:
-    time = [0.0] + [float(t) for t in times]
-  targets, velocities = _positions_at(start, trajectory_files, t0,
-                                      [timesteps[i - 1] for i in indices])
-  system = {
-      "positions": start.positions, "types": start.types, "box": start.box,
-      "time": time, "time_indices": indices, "is_values": np.array(is_values),
-      "trajectory_target_positions": targets,
-      "metadata": {"temperature": float(temperature),
-                   "pressure": float(pressure), "fluid": fluid},
-  }
-  if len(velocities) == len(trajectory_files):
-    system["trajectory_start_velocities"] = velocities
-  data.validate_system(system, initial)
-  return system
-
-
-def _follow(start: Frame, path: str) -> Iterator[Tuple[Frame, np.ndarray]]:
-  """Yields each frame of a trajectory with positions continuous from start.
-
-  Unwrapped frames are chained exactly; wrapped ones (and the first frame,
-  whose image convention may differ from `start`'s) by the minimum image,
-  which assumes no atom moves half a box between consecutive frames.
-  """
-  position, previous = start.positions, None
-  for frame in iter_dump(path):
-    where = f"{path}: timestep {frame.timestep}"
-    if not np.array_equal(frame.ids, start.ids):
-      raise data.DataError(f"{where}: atom ids differ from the initial "
-                           f"structure's ({len(frame.ids)} vs "
-                           f"{len(start.ids)} atoms)")
-    if not np.array_equal(frame.types, start.types):
-      raise data.DataError(f"{where}: atom types differ from the initial "
-                           "structure's")
-    if not np.allclose(frame.box, start.box, rtol=1e-6, atol=0):
-      raise data.DataError(f"{where}: box {frame.box} differs from the "
-                           f"initial structure's {start.box}")
-    if previous is not None and previous.unwrapped and frame.unwrapped:
-      step = frame.positions - previous.positions
-    else:
-      step = frame.positions - (start.positions if previous is None
-                                else previous.positions)
-      step -= start.box * np.round(step / start.box)
-    position = position + step
-    previous = frame
-    yield frame, position
-
-
-def _mean_self_scattering(start: Frame, paths: Sequence[str], t0: int,
-                          q: float) -> Tuple[List[int], np.ndarray]:
-  """Sampled timesteps (after t0) and Fs(q, t) of A atoms over trajectories."""
-  is_a = start.types == 0
-  timesteps, total = None, 0.0
-  for path in paths:
-    steps, fs = [], []
-    for frame, position in _follow(start, path):
-      if frame.timestep > t0:
-        steps.append(frame.timestep)
-        fs.append(scattering.self_scattering(
-            position[is_a] - start.positions[is_a], q))
-    if not steps:
-      raise data.DataError(f"{path}: no frame after timestep {t0} (the "
-                           "initial structure's); set start_timestep")
-    if timesteps is None:
-      timesteps = steps
-    elif steps != timesteps:
-      raise data.DataError(f"{path}: timesteps differ from {paths[0]}'s")
-    total = total + np.array(fs)
-  return timesteps, total / len(paths)
-
-
-def _time_indices(fs: np.ndarray, q: float, allow_partial: bool,
-                  paths: Sequence[str]) -> Tuple[List[int], List[float]]:
-  """First sampled frame (index into `time`) below each reached IS value."""
-  reached = [v for v in scattering.IS_VALUES if fs.min() < v]
-  missing = [f"{v:.3g}" for v in scattering.IS_VALUES if v not in reached]
-  if missing and (not allow_partial or not reached):
-    hint = "" if allow_partial else " (or pass --allow_partial)"
-    raise data.DataError(
-        f"{paths[0]} (+{len(paths) - 1} more): Fs(q={q:g}) of A atoms only "
-        f"drops to {fs.min():.3f}, never below {', '.join(missing)}; run "
-        f"longer trajectories{hint}")
-  # Fs = 1 at time[0], the initial structure, so indices point into `time`.
-  return scattering.time_indices(np.append(1.0, fs), reached), reached
-
-
-def _positions_at(start: Frame, paths: Sequence[str], t0: int,
-                  wanted: Sequence[int]
-                  ) -> Tuple[List[List[np.ndarray]], List[np.ndarray]]:
-  """Positions at `wanted` timesteps ([time][trajectory]) and t0 velocities."""
-  by_step = {step: [] for step in wanted}
-  velocities = []
-  for path in paths:
-    for frame, position in _follow(start, path):
-      if frame.timestep == t0 and all(v in frame.extra
-                                      for v in ("vx", "vy", "vz")):
-        velocities.append(np.stack(
-            [frame.extra[v] for v in ("vx", "vy", "vz")], axis=1))
-      if frame.timestep in by_step:
-        by_step[frame.timestep].append(position)
-      if frame.timestep >= max(wanted):
-        break
-  return [by_step[step] for step in wanted], velocities
-
-
-# ------------------------------------------------------------------------ CLI
-def _define_flags():
-  """Flags exist only when run as a program, so importers can reuse names."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("initial", None, "Dump or data file: the structure.")
-  flags.DEFINE_string("trajectories", None,
-                      "Glob of trajectory dumps (one per trajectory).")
-  flags.DEFINE_string("output", None, "System file to write (.pickle/.npz).")
-  flags.DEFINE_float("temperature", float("nan"), "Stored in metadata.")
-  flags.DEFINE_float("pressure", float("nan"), "Stored in metadata.")
-  flags.DEFINE_float("dt", LJ_TIMESTEP, "MD timestep (time = steps * dt).")
-  flags.DEFINE_integer("start_timestep", None,
-                       "Timestep the trajectories start at (default: the "
-                       "initial file's).")
-  flags.DEFINE_bool("allow_partial", False,
-                    "Keep only the IS values the trajectories reach.")
-  flags.mark_flags_as_required(["initial", "trajectories", "output"])
-
-
-def _main(argv):
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  if argv[1:] != ["build"]:
-    raise app.UsageError("usage: python -m glassy_jax.lammps_io build "
-                         "--initial=FILE --trajectories=GLOB --output=FILE")
-  f = flags.FLAGS
-  paths = sorted(glob.glob(f.trajectories))
-  try:
-    if not paths:
-      raise data.DataError(f"no files match {f.trajectories}")
-    system = build_system_from_dumps(
-        f.initial, paths, temperature=f.temperature, pressure=f.pressure,
-        dt=f.dt, start_timestep=f.start_timestep,
-        allow_partial=f.allow_partial)
-    data.write_system(f.output, system)
-  except data.DataError as e:
-    sys.exit(f"error: {e}")
-  n = len(system["positions"])
-  print(f"wrote {f.output}: {n} atoms, {len(paths)} trajectories")
-  for index, value in zip(system["time_indices"], system["is_values"]):
-    print(f"  IS {value:.3f}: time index {index}, t = "
-          f"{system['time'][index]:.6g}")
-
-
-if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  app.run(_main)

@@ -2,8 +2,8 @@
 
 Fs(q, t) = < (1/3) sum_{a in x,y,z} cos(q dr_a(t)) >, the isotropic average over
 the three box axes, as usual in LAMMPS-based KA work (and exact for the
-displacement component along each axis); `isotropic_fs` gives the sinc form
-<sin(q |dr|) / (q |dr|)> for comparison. Displacements are of unwrapped
+displacement component along each axis); the tests compare it with the sinc
+form <sin(q |dr|) / (q |dr|)>. Displacements are of unwrapped
 coordinates. DeepMind's `time_indices` are the first sampled times where the
 ensemble-averaged Fs of A particles drops below each `is_value`.
 """
@@ -18,12 +18,6 @@ IS_VALUES = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, float(np.exp(-1)))
 def self_scattering(displacements: np.ndarray, q: float) -> np.ndarray:
   """Fs from displacements [..., N, 3]: mean over particles and axes of cos(q d)."""
   return np.cos(q * np.asarray(displacements)).mean(axis=(-1, -2))
-
-
-def isotropic_fs(displacements: np.ndarray, q: float) -> np.ndarray:
-  """Fs from the spherical average: mean over particles of sinc(q |d| / pi)."""
-  r = np.linalg.norm(np.asarray(displacements), axis=-1)
-  return np.sinc(q * r / np.pi).mean(axis=-1)
 
 
 def structure_factor(positions: np.ndarray, box: np.ndarray,

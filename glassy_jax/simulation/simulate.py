@@ -1,6 +1,6 @@
 r"""Kob-Andersen training data in DeepMind's format, made with LAMMPS.
 
-  python -m glassy_jax.simulate --config=configs/simulate_ka.py:tiny \
+  python -m glassy_jax.simulation.simulate --config=configs/simulate_ka.py:tiny \
       --output=DIR [--config.temperature=0.5 ...]
 
 Stages (each resumable; LAMMPS inputs and logs go to the work folder):
@@ -17,7 +17,7 @@ Stages (each resumable; LAMMPS inputs and logs go to the work folder):
      are skipped). Test configurations are interleaved with training ones.
 
 `quench` (stage 1 without equilibration) and `nve_ensemble` (stage 3's runs
-from any state) serve checks such as tests/test_physics_check.py.
+from any state) serve checks such as tests/simulation/test_physics_check.py.
 
 Stage 3 runs trajectories in `workers` single-threaded processes. On the
 2-core machine (N = 4096) two processes made 650 steps/s together and OpenMP
@@ -34,13 +34,16 @@ import sys
 from typing import (Any, Dict, Iterator, List, NamedTuple, Sequence,
                     Tuple)
 
+from absl import flags
+from ml_collections import config_flags
 import numpy as np
 
 from glassy_jax import atomic
+from glassy_jax import cli
 from glassy_jax import data
-from glassy_jax import kob_andersen
-from glassy_jax import lammps_runtime
-from glassy_jax import scattering
+from glassy_jax.simulation import kob_andersen
+from glassy_jax.simulation import lammps_runtime
+from glassy_jax.simulation import scattering
 
 FLUID = "Kob Andersen"
 
@@ -423,19 +426,24 @@ def generate(cfg, output: str) -> None:
   run_ensembles(cfg, output, work, summary)
 
 
-def main(argv):
-  del argv
+def _define_flags() -> None:
+  """Flags exist only when run as a program: importers define their own."""
+  config_flags.DEFINE_config_file(
+      "config", "configs/simulate_ka.py", "Generation config (file[:preset]).")
+  flags.DEFINE_string("output", None, "Dataset folder.")
+  flags.mark_flag_as_required("output")
+
+
+def main(args: Sequence[str]) -> None:
+  del args
   # On `kill`, unwind normally so the worker pool is terminated, not orphaned.
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-  generate(_CONFIG.value, _OUTPUT.value)
+  generate(flags.FLAGS.config, flags.FLAGS.output)
+
+
+def run() -> None:
+  cli.run(main, _define_flags)
 
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  _CONFIG = config_flags.DEFINE_config_file(
-      "config", "configs/simulate_ka.py", "Generation config (file[:preset]).")
-  _OUTPUT = flags.DEFINE_string("output", None, "Dataset folder.")
-  flags.mark_flag_as_required("output")
-  app.run(main)
+  run()

@@ -1,4 +1,4 @@
-"""The Kob-Andersen 80:20 Lennard-Jones mixture: parameters, LAMMPS input, numpy check.
+"""The Kob-Andersen 80:20 Lennard-Jones mixture: parameters, LAMMPS input, pair terms.
 
 Parameters follow Kob & Andersen (1995) and `../shared/FIDELITY.md`: type A (LAMMPS
 type 1, dataset type 0) and B (LAMMPS type 2, dataset type 1), mass 1,
@@ -8,7 +8,8 @@ Energy convention: the pair potential is shifted to zero at the cutoff
 (`pair_modify shift yes`), as in most KA simulations, so the energy is continuous.
 The shift changes energies only; forces and hence the virial pressure are
 those of the truncated, unshifted potential, and no tail correction is added.
-`potential_energy` and `pressure` below compute exactly these quantities.
+`pair_terms` gives exactly these quantities pair by pair (the tests check
+them against LAMMPS's energy and pressure).
 """
 
 import dataclasses
@@ -62,7 +63,7 @@ def lammps_potential_commands() -> list:
   return commands
 
 
-class _Pairs(NamedTuple):
+class Pairs(NamedTuple):
   """Pairs i < j inside the cutoff: indices, minimum-image r_j - r_i,
   shifted pair energy and r.f = -r dV/dr."""
   i: np.ndarray
@@ -72,7 +73,7 @@ class _Pairs(NamedTuple):
   virial: np.ndarray
 
 
-def _pair_terms(positions, types, box, chunk=256) -> Iterator[_Pairs]:
+def pair_terms(positions, types, box, chunk=256) -> Iterator[Pairs]:
   """The interacting pairs, chunk of rows i by chunk (O(chunk N) memory)."""
   positions = np.asarray(positions, np.float64)
   types = np.asarray(types, np.int64)
@@ -95,36 +96,17 @@ def _pair_terms(positions, types, box, chunk=256) -> Iterator[_Pairs]:
     s6c = (sig2 / cut2) ** 3
     energy = 4 * eps * (s6 * s6 - s6) - 4 * eps * (s6c * s6c - s6c)
     virial = 24 * eps * (2 * s6 * s6 - s6)  # r . f = -r dV/dr.
-    yield _Pairs(rows[i], j, d[mask], energy, virial)
-
-
-def potential_energy(positions, types, box) -> float:
-  """Potential energy per particle, shifted LJ, minimum image (LAMMPS `pe/atoms`)."""
-  total = sum(p.energy.sum() for p in _pair_terms(positions, types, box))
-  return float(total / len(positions))
-
-
-def virial_pressure(positions, types, box) -> float:
-  """Configurational (virial) part of the pressure: sum r.f / (3 V)."""
-  total = sum(p.virial.sum() for p in _pair_terms(positions, types, box))
-  return float(total / (3.0 * np.prod(np.asarray(box, np.float64))))
+    yield Pairs(rows[i], j, d[mask], energy, virial)
 
 
 def forces(positions, types, box) -> np.ndarray:
   """[N, 3] force on each particle. Over a short time t a particle moves by
   v t + F t^2 / 2, so |F| sets much of its shortest-time propensity."""
   total = np.zeros((len(positions), 3))
-  for pairs in _pair_terms(positions, types, box):
+  for pairs in pair_terms(positions, types, box):
     # f_j = (r.f / r^2) (r_j - r_i), and f_i = -f_j.
     f = (pairs.virial / np.sum(pairs.vectors ** 2, axis=-1))[:, None] * (
         pairs.vectors)
     np.add.at(total, pairs.j, f)
     np.add.at(total, pairs.i, -f)
   return total
-
-
-def pressure(positions, types, box, velocities) -> float:
-  """Total pressure: sum m v^2 / (3 V) (mass 1) plus the virial part."""
-  volume = np.prod(np.asarray(box, np.float64))
-  kinetic = np.sum(np.asarray(velocities, np.float64) ** 2) / (3.0 * volume)
-  return float(kinetic + virial_pressure(positions, types, box))

