@@ -90,9 +90,9 @@ import train_step as train_step_bench  # Also puts the repository on the path.
 from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
 from glassy_jax import graphs as graphs_lib
+from glassy_jax import input_pipeline
 from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
-from glassy_jax import train
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 _DEEPMIND_DIR = flags.DEFINE_string(
@@ -235,7 +235,7 @@ def main(argv):
   dm = import_deepmind(_DEEPMIND_DIR.value)
   with open(dm.__file__, "rb") as f:
     dm_sha256 = hashlib.sha256(f.read()).hexdigest()
-  path = data_lib.list_files(train.DEMO_DATA, "test", 1)[0]
+  path = data_lib.list_files(input_pipeline.DEMO_DATA, "test", 1)[0]
   system = data_lib.load_system(path)
   glass = data_lib.to_snapshot(system, TIME_INDEX, path)
   n = len(glass.types)
@@ -249,10 +249,10 @@ def main(argv):
   # Ours, as benchmarks/train_step.py sets it up (real targets here).
   config = train_step_bench.make_config("fused", [])
   graph = graphs_lib.build_graph(glass, CUTOFF)
-  dataset = train.Dataset([graph], [glass.targets], [glass.types], [path])
-  batch = train.make_batch(dataset, [0],
+  dataset = input_pipeline.Dataset([graph], [glass.targets], [glass.types], [path])
+  batch = input_pipeline.make_batch(dataset, [0],
                            graphs_lib.padding_budget(dataset.graphs, 1),
-                           train.TargetScale(0.0, 1.0))
+                           input_pipeline.TargetScale(0.0, 1.0))
   network = models.make_network(config.model)
   params = network.init(jax.random.PRNGKey(0), jax.device_put(batch.graph))
   run_ours = train_step_bench.training_step_runner(config, network, params,

@@ -27,7 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import bapst
 from glassy_jax import data as data_lib
+from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
+from glassy_jax import input_pipeline
 from glassy_jax import models
 from glassy_jax import train
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -66,7 +68,7 @@ def load_glass() -> data_lib.Snapshot:
                              system["box"], None,
                              os.path.normpath(REFERENCE_GLASS))
   try:
-    files = data_lib.list_files(train.DEMO_DATA, "test", 1)
+    files = data_lib.list_files(input_pipeline.DEMO_DATA, "test", 1)
   except data_lib.DataError:
     files = []
   if files:
@@ -85,12 +87,12 @@ def tile(snapshot: data_lib.Snapshot, copies: int) -> data_lib.Snapshot:
       f"{snapshot.name} tiled {copies}x{copies}x{copies}")
 
 
-def padded_batch(graph: jraph.GraphsTuple, types: np.ndarray) -> train.Batch:
+def padded_batch(graph: jraph.GraphsTuple, types: np.ndarray) -> input_pipeline.Batch:
   """The batch training feeds one device: padded as `train` pads it."""
-  dataset = train.Dataset([graph], [np.ones(len(types), np.float32)], [types],
+  dataset = input_pipeline.Dataset([graph], [np.ones(len(types), np.float32)], [types],
                           ["benchmark"])
   budget = graphs_lib.padding_budget(dataset.graphs, 1)
-  return train.make_batch(dataset, [0], budget, train.TargetScale(0.0, 1.0))
+  return input_pipeline.make_batch(dataset, [0], budget, input_pipeline.TargetScale(0.0, 1.0))
 
 
 # ------------------------------------------------------------------ counts
@@ -172,17 +174,17 @@ def make_config(implementation: str, overrides):
   return config
 
 
-def training_step_runner(config, network, params, batch: train.Batch
+def training_step_runner(config, network, params, batch: input_pipeline.Batch
                          ) -> Callable[[], None]:
   """`run()`: one real pmapped training step (one device here; augmentation,
   clipping and Adam included), waited for; each call continues from the
   last (the step donates its state)."""
   optimizer = train.make_optimizer(config, 1, 1)
-  holder = [train.replicate(train.init_train_state(
+  holder = [distributed.replicate(train.init_train_state(
       params, optimizer, jax.random.PRNGKey(1)), 1)]
   step = train.make_train_step(network, optimizer,
                                config.train.augment_rotations)
-  stacked = jax.device_put(train.stack_batches([batch]))
+  stacked = jax.device_put(input_pipeline.stack_batches([batch]))
 
   def run():
     holder[0], metrics = step(holder[0], stacked)
@@ -191,7 +193,7 @@ def training_step_runner(config, network, params, batch: train.Batch
   return run
 
 
-def benchmark(config, batch: train.Batch, repeats: int,
+def benchmark(config, batch: input_pipeline.Batch, repeats: int,
               warmup: int) -> Dict[str, Any]:
   """Forward and training-step seconds and peak memory of one config."""
   network = models.make_network(config.model)

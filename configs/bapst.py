@@ -8,7 +8,7 @@ demo data; `configs/bapst.py:test` runs a few steps (tests).
 
 import ml_collections
 
-from glassy_jax import models
+from glassy_jax import model_config
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
@@ -26,8 +26,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   # this share a padding budget (one compiled shape each); 0 = one bucket.
   config.data.bucket_nodes = 256
 
-  # Model: DeepMind's network (`glassy_jax.models.bapst_config`).
-  config.model = models.bapst_config()
+  # Model: DeepMind's network (`glassy_jax.model_config.ModelConfig`).
+  config.model = model_config.ModelConfig().as_config_dict()
 
   # Optimisation.
   config.optimizer = ml_collections.ConfigDict()

@@ -19,24 +19,24 @@ frame), `files` (each frame's source) and, when every input carries targets,
 `--format=lammps` writes a dump with a per-atom `propensity` column instead.
 """
 
+import dataclasses
 import functools
 import glob
 import math
 import os
 import sys
-from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
+from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple)
 
-from absl import app
 from absl import flags
 import jax
 import jraph
-import ml_collections
 import numpy as np
 from tqdm import tqdm
 
 from glassy_jax import atomic
 from glassy_jax import checkpoints
+from glassy_jax import cli
 from glassy_jax import data
 from glassy_jax import graphs
 from glassy_jax import lammps_io
@@ -51,7 +51,7 @@ _EDGE_HEADROOM = 1.05
 
 
 def load_model(path: str, edge_chunk_size: Optional[int] = None
-               ) -> Tuple[PredictFn, Dict[str, Any]]:
+               ) -> Tuple[PredictFn, checkpoints.CheckpointMetadata]:
   """A jitted `predict_fn(graph) -> [n_node]` and the checkpoint's metadata.
 
   Predictions are in target units: standardised training targets are undone
@@ -64,16 +64,10 @@ def load_model(path: str, edge_chunk_size: Optional[int] = None
     params, metadata = tf_checkpoint.load_bapst(path)
   else:
     params, metadata = checkpoints.load_params(path)
-  if "model_config" not in metadata:
-    raise checkpoints.CheckpointError(f"{path}: metadata has no model_config")
-  config = ml_collections.ConfigDict(metadata["model_config"])
+  config = metadata.model
   if edge_chunk_size is not None:
-    config.edge_chunk_size = edge_chunk_size
-  try:
-    expected = tf_checkpoint.param_shapes(config)
-  except (ValueError, TypeError, AttributeError) as e:
-    raise checkpoints.CheckpointError(
-        f"{path}: unusable model_config ({e})") from None
+    config = dataclasses.replace(config, edge_chunk_size=edge_chunk_size)
+  expected = tf_checkpoint.param_shapes(config)
   actual = {m: {k: tuple(v.shape) for k, v in p.items()}
             for m, p in params.items()}
   misfits = sorted(module for module in expected.keys() | actual.keys()
@@ -82,9 +76,8 @@ def load_model(path: str, edge_chunk_size: Optional[int] = None
     raise checkpoints.CheckpointError(
         f"{path}: parameters do not fit the network its model_config "
         f"describes ({len(misfits)} modules differ, e.g. {misfits[0]})")
-  predict = models.make_predictor(
-      models.make_network(config), float(metadata.get("target_mean", 0.0)),
-      float(metadata.get("target_std", 1.0)))
+  predict = models.make_predictor(models.make_network(config),
+                                  metadata.target_mean, metadata.target_std)
   return functools.partial(predict, params), metadata
 
 
@@ -199,10 +192,10 @@ def _define_flags() -> None:
   flags.mark_flags_as_required(["checkpoint", "input", "output"])
 
 
-def _run(args: flags.FlagValues) -> None:
+def main(args: flags.FlagValues) -> None:
   predict_fn, metadata = load_model(args.checkpoint, args.edge_chunk_size)
   time_index = (args.time_index if args.time_index is not None
-                else int(metadata.get("time_index", 0)))
+                else metadata.time_index)
   frames = [frame for path in input_files(args.input)
             for frame in read_frames(path, time_index)]
   sizes = sorted({len(f.snapshot.types) for f in frames})
@@ -212,8 +205,7 @@ def _run(args: flags.FlagValues) -> None:
   snapshots = [f.snapshot for f in frames]
   predictions = np.stack(predict_snapshots(
       predict_fn, snapshots,
-      cutoff=float(metadata.get("cutoff", graphs.DEFAULT_CUTOFF)),
-      batch_size=args.batch_size, progress=len(frames) > args.batch_size))
+      cutoff=metadata.cutoff, batch_size=args.batch_size, progress=len(frames) > args.batch_size))
   types = np.stack([s.types for s in snapshots])
   arrays = {"predictions": predictions, "types": types,
             "files": np.array([s.name for s in snapshots])}
@@ -244,15 +236,9 @@ def _save_npz(path: str, arrays: Dict[str, np.ndarray]) -> None:
     np.savez(f, **arrays)
 
 
-def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}")
-  try:
-    _run(flags.FLAGS)
-  except (data.DataError, checkpoints.CheckpointError, OSError) as e:
-    sys.exit(f"error: {e}")
+def run() -> None:
+  cli.run(main, _define_flags)
 
 
 if __name__ == "__main__":
-  _define_flags()
-  app.run(main)
+  run()

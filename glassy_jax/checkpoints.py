@@ -1,9 +1,9 @@
 """Checkpoints: one `.npz` per checkpoint, written atomically.
 
 A checkpoint holds a pytree of arrays (the training state, or parameters
-alone) plus JSON metadata: the model config, the target time index and
-statistics, the step. `apply`/`evaluate` rebuild the network from the file
-alone. Files are written to a temporary name and renamed, so a run killed at
+alone) plus its `CheckpointMetadata` as JSON: the model config, the target
+time index and statistics, the step. `apply`/`evaluate` rebuild the network
+from the file alone. Files are written to a temporary name and renamed, so a run killed at
 any instant leaves either the previous checkpoint or the new one, never half
 of one (`atomic.py`). Plain numpy files (no pickle) load anywhere without this package.
 
@@ -11,16 +11,20 @@ Checkpoints shipped with the package (`pretrained/`, see NOTICE) are also
 found by name: `t044_s09` is DeepMind's published network, converted.
 """
 
+import dataclasses
 import glob
 import json
+import math
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import jax
 import numpy as np
 
 from glassy_jax import atomic
+from glassy_jax import graphs
+from glassy_jax.model_config import ModelConfig
 
 METADATA_KEY = "__metadata__"
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -32,16 +36,57 @@ class CheckpointError(ValueError):
   """A checkpoint is missing or does not fit what it is loaded into."""
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckpointMetadata:
+  """What a checkpoint says about itself: enough to rebuild its network and
+  use its predictions. Written by training and by the TF converter, read by
+  apply, evaluate and the plots; stored as JSON under the keys of
+  `to_json` (the file format since the first release)."""
+  model: ModelConfig
+  time_index: int = 0  # The target time index trained on.
+  cutoff: float = graphs.DEFAULT_CUTOFF  # Graph cutoff of the inputs.
+  # Training targets were (t - target_mean) / target_std.
+  target_mean: float = 0.0
+  target_std: float = 1.0
+  step: Optional[int] = None
+  best_metric: float = -math.inf  # Best test metric of the run so far.
+  source: str = ""  # Where converted parameters came from.
+  config: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Run's.
+
+  def to_json(self) -> Dict[str, Any]:
+    values = dataclasses.asdict(self)
+    values["model_config"] = values.pop("model")
+    return values
+
+  @classmethod
+  def from_json(cls, values: Mapping[str, Any], path: str
+                ) -> "CheckpointMetadata":
+    """Checks a file's metadata; keys it lacks (older files) take their
+    defaults, and keys this version does not use are ignored."""
+    if "model_config" not in values:
+      raise CheckpointError(f"{path}: metadata has no model_config")
+    known = {f.name for f in dataclasses.fields(cls)} - {"model"}
+    try:
+      metadata = cls(model=ModelConfig.of(values["model_config"]),
+                     **{k: v for k, v in values.items() if k in known})
+    except (ValueError, TypeError) as e:
+      raise CheckpointError(f"{path}: unusable metadata ({e})") from None
+    if not (math.isfinite(metadata.target_std) and metadata.target_std > 0):
+      raise CheckpointError(f"{path}: target_std must be a positive number, "
+                            f"got {metadata.target_std}")
+    return metadata
+
+
 def _flatten(tree: Any) -> Dict[str, np.ndarray]:
   leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
   return {jax.tree_util.keystr(path): np.asarray(jax.device_get(leaf))
           for path, leaf in leaves}
 
 
-def save(path: str, tree: Any, metadata: Dict[str, Any]) -> None:
+def save(path: str, tree: Any, metadata: CheckpointMetadata) -> None:
   """Writes `tree` and `metadata` to `path` atomically."""
   arrays = _flatten(tree)
-  arrays[METADATA_KEY] = np.asarray(json.dumps(metadata))
+  arrays[METADATA_KEY] = np.asarray(json.dumps(metadata.to_json()))
   with atomic.atomic_write(path) as f:
     np.savez(f, **arrays)
 
@@ -63,7 +108,7 @@ def resolve(path: str) -> str:
   return path
 
 
-def load(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+def load(path: str) -> Tuple[Dict[str, np.ndarray], CheckpointMetadata]:
   """The flat arrays (keyed by tree path) and the metadata of a checkpoint.
 
   `path` is a file or the name of a bundled checkpoint.
@@ -78,10 +123,10 @@ def load(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
     metadata = json.loads(str(arrays.pop(METADATA_KEY)))
   except (KeyError, ValueError, OSError) as e:
     raise CheckpointError(f"{path}: not a glassy_jax checkpoint ({e})") from None
-  return arrays, metadata
+  return arrays, CheckpointMetadata.from_json(metadata, path)
 
 
-def restore(path: str, template: Any) -> Tuple[Any, Dict[str, Any]]:
+def restore(path: str, template: Any) -> Tuple[Any, CheckpointMetadata]:
   """Loads `path` into the structure of `template`, checking every shape."""
   arrays, metadata = load(path)
   leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
@@ -139,19 +184,20 @@ class CheckpointManager:
   def _path(self, step: int) -> str:
     return os.path.join(self.directory, f"ckpt-{step:09d}.npz")
 
-  def save(self, step: int, tree: Any, metadata: Dict[str, Any]) -> str:
+  def save(self, step: int, tree: Any, metadata: CheckpointMetadata) -> str:
     path = self._path(step)
-    save(path, tree, dict(metadata, step=step))
+    save(path, tree, dataclasses.replace(metadata, step=step))
     for old in self.steps()[:-self.keep]:
       os.unlink(self._path(old))
     return path
 
-  def save_best(self, step: int, tree: Any, metadata: Dict[str, Any]) -> None:
-    save(self.best_path, tree, dict(metadata, step=step))
+  def save_best(self, step: int, tree: Any,
+                metadata: CheckpointMetadata) -> None:
+    save(self.best_path, tree, dataclasses.replace(metadata, step=step))
 
 
 def load_params(path: str) -> Tuple[Dict[str, Dict[str, np.ndarray]],
-                                    Dict[str, Any]]:
+                                    CheckpointMetadata]:
   """Haiku parameters and metadata of a checkpoint (training or converted).
 
   Every checkpoint saves a dict whose `params` entry is the Haiku params.

@@ -1,6 +1,7 @@
 """What every command-line program of the package shares.
 
-Each program is a thin `main(args)` over library functions. `run` defines
+Each program is a thin `main(args)` over library functions, `args` being
+the parsed absl flags. `run` defines
 its flags, parses them, and turns the errors a user can fix (bad data, a
 checkpoint that does not fit, a file that cannot be read or written, a
 missing flag) into one `error: ...` line and exit status 1, never a
@@ -13,7 +14,9 @@ from typing import Callable, Optional, Sequence, Tuple, Type
 
 from absl import app
 from absl import flags
+import ml_collections
 
+from glassy_jax import atomic
 from glassy_jax import checkpoints
 from glassy_jax import data
 
@@ -33,27 +36,55 @@ def require(args: flags.FlagValues, context: str, *names: str) -> None:
     raise UsageError(f"{context} needs {' '.join(missing)}")
 
 
-def run(main: Callable[[Sequence[str]], None],
-        define_flags: Optional[Callable[[], None]] = None,
-        positional: Sequence[str] = ()) -> None:
-  """Runs `main(positional args)` as a program, with one-line errors.
+def _parse_flags(argv: Sequence[str]) -> Sequence[str]:
+  """absl parsing, with bad flags, config files and overrides told in one
+  line."""
+  try:
+    argv = flags.FLAGS(argv)
+    for value in flags.FLAGS.flag_values_dict().values():
+      if isinstance(value, ml_collections.ConfigDict):
+        value.keys()  # Config files load lazily: surface their errors here.
+  except (flags.Error, AttributeError, KeyError, OSError, TypeError,
+          ValueError) as e:
+    text = str(e).replace("\\n", "\n").replace("\\'", "")
+    if "Traceback" in text:  # config_flags embeds get_config's traceback.
+      text = text.strip().splitlines()[-1]
+    sys.exit(f"error: bad flag or config: {' '.join(text.split())}")
+  return argv
 
-  `positional`: the words allowed as positional arguments (one command out
-  of them is then required); empty, none is accepted.
+
+def _message(error: BaseException) -> str:
+  """One line: an OSError as `PATH: reason`, not `[Errno 2] ...: 'PATH'`."""
+  if (isinstance(error, OSError) and not isinstance(error, atomic.WriteError)
+      and error.filename and error.strerror):
+    return f"{error.filename}: {error.strerror}"
+  return str(error)
+
+
+def run(main: Callable[..., None],
+        define_flags: Optional[Callable[[], None]] = None,
+        commands: Sequence[str] = (),
+        errors: Tuple[Type[BaseException], ...] = ()) -> None:
+  """Runs `main(flags)` as a program, with one-line errors.
+
+  `commands`: when given, the program takes one of them as its positional
+  argument and runs `main(flags, command)`; otherwise positional arguments
+  are refused. `errors`: the program's own error types, told in one line
+  like `USER_ERRORS`.
   """
   if define_flags is not None:
     define_flags()
 
   def program(argv: Sequence[str]) -> None:
     words = list(argv[1:])
-    if positional and (len(words) != 1 or words[0] not in positional):
-      sys.exit(f"error: expected one command out of {', '.join(positional)}"
+    if commands and (len(words) != 1 or words[0] not in commands):
+      sys.exit(f"error: expected one command out of {', '.join(commands)}"
                f", got {' '.join(words) or 'none'}")
-    if not positional and words:
+    if not commands and words:
       sys.exit(f"error: unexpected arguments {' '.join(words)}")
     try:
-      main(words)
-    except USER_ERRORS + (UsageError,) as e:
-      sys.exit(f"error: {e}")
+      main(flags.FLAGS, *words)
+    except USER_ERRORS + (UsageError,) + tuple(errors) as e:
+      sys.exit(f"error: {_message(e)}")
 
-  app.run(program)
+  app.run(program, flags_parser=_parse_flags)

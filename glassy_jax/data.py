@@ -264,22 +264,27 @@ def convert_to_npz(input_directory: str, output_directory: str,
   return written
 
 
-def main(argv: Sequence[str]) -> None:
-  if len(argv) != 2 or argv[1] != "convert":
-    raise SystemExit("usage: python -m glassy_jax.data convert "
-                     "--input=DIR --output=DIR")
-  try:
-    files = convert_to_npz(_INPUT.value, _OUTPUT.value, progress=True)
-  except (DataError, OSError) as e:
-    raise SystemExit(f"error: {e}") from None
-  print(f"wrote {len(files)} .npz systems under {_OUTPUT.value}")
+def _define_flags() -> None:
+  """Flags exist only when run as a program: importers define their own."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("input", None, "Dataset folder (DeepMind's layout: "
+                      "train/, test/).", required=True)
+  flags.DEFINE_string("output", None, "Folder for the .npz form.",
+                      required=True)
+
+
+def main(args, command: str) -> None:
+  del command  # The one command: convert.
+  files = convert_to_npz(args.input, args.output, progress=True)
+  print(f"wrote {len(files)} .npz systems under {args.output}")
+
+
+def run() -> None:
+  from glassy_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, _define_flags, commands=("convert",))
 
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  _INPUT = flags.DEFINE_string("input", None, "Dataset folder (DeepMind's "
-                               "layout: train/, test/).", required=True)
-  _OUTPUT = flags.DEFINE_string("output", None, "Folder for the .npz form.",
-                                required=True)
-  app.run(main)
+  # The imported module's copy: its DataError is the one `cli` catches.
+  from glassy_jax import data  # pylint: disable=g-import-not-at-top
+  data.run()

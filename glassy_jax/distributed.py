@@ -1,11 +1,12 @@
-"""Multi-host JAX: process start-up and the small cross-host exchanges.
+"""Devices and hosts: process start-up, replication, small exchanges.
 
 Training runs one process per host (multi-controller JAX). Each process
 drives its local devices with `pmap`; once `jax.distributed.initialize` has
 run, the collectives inside the pmapped step (`psum`) span every device of
 every host, so gradients are summed over the whole global batch. Outside the
 step, hosts exchange only a few small arrays through the helpers here (graph
-sizes at start-up, evaluation results, a stop flag).
+sizes at start-up, evaluation results, a stop flag). `replicate` and
+`unreplicate` move the training state between the host and the local devices.
 """
 
 from typing import Any
@@ -15,6 +16,9 @@ import jax
 from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
+
+# The pmap axis of the training step: every device of every host.
+AXIS = "devices"
 
 
 def initialize(config: ml_collections.ConfigDict) -> None:
@@ -71,3 +75,21 @@ def any_process(flag: bool) -> bool:
 def broadcast_from_first(tree: Any) -> Any:
   """Process 0's `tree` on every process (same structure and shapes)."""
   return multihost_utils.broadcast_one_to_all(tree)
+
+
+def replicate(tree: Any, num_devices: int = 0) -> Any:
+  """One copy per local device (or the first `num_devices`), laid out as pmap
+  lays out its outputs, so the first step compiles once, not twice."""
+  devices = jax.local_devices()[:num_devices or None]
+  sharding = jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(devices), (AXIS,)),
+      jax.sharding.PartitionSpec(AXIS))
+  return jax.tree.map(
+      lambda x: jax.device_put(
+          np.broadcast_to(np.asarray(x), (len(devices),) + np.shape(x)),
+          sharding), tree)
+
+
+def unreplicate(tree: Any) -> Any:
+  """The first device's copy, on the host."""
+  return jax.tree.map(lambda x: np.asarray(jax.device_get(x[0])), tree)

@@ -14,19 +14,16 @@ printed; `--output=PREFIX` also writes `PREFIX.md` and `PREFIX.csv`.
 
 import csv
 import os
-import sys
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
-from absl import app
 from absl import flags
 import numpy as np
 
 from glassy_jax import apply
 from glassy_jax import atomic
-from glassy_jax import checkpoints
+from glassy_jax import cli
 from glassy_jax import data
-from glassy_jax import graphs
 from glassy_jax import metrics
 
 COLUMNS = ("time_index", "time", "is_value", "num_files", "pearson_a",
@@ -82,8 +79,7 @@ def evaluate_checkpoint(checkpoint: str, directory: str, split: str = "test",
     is_values.append([system_is_value(system, k) for k in time_indices])
   predictions = apply.predict_snapshots(
       predict_fn, snapshots,
-      cutoff=float(metadata.get("cutoff", graphs.DEFAULT_CUTOFF)),
-      batch_size=_BATCH_SIZE, progress=len(files) > _BATCH_SIZE)
+      cutoff=metadata.cutoff, batch_size=_BATCH_SIZE, progress=len(files) > _BATCH_SIZE)
   types = [s.types for s in snapshots]
 
   rows = []
@@ -155,26 +151,23 @@ def _define_flags() -> None:
   flags.mark_flags_as_required(["checkpoint", "data"])
 
 
-def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}")
-  args = flags.FLAGS
-  try:
-    if not os.path.isdir(args.data):
-      raise data.DataError(f"{args.data}: no such directory")
-    rows = evaluate_checkpoint(args.checkpoint, args.data, args.split,
-                               parse_indices(args.time_indices),
-                               args.max_files or None)
-    title = (f"{args.checkpoint} on {os.path.join(args.data, args.split)} "
-             f"({rows[0]['num_files']} files)")
-    print(f"{title}\n\n{markdown_table(rows)}", end="")
-    if args.output:
-      write_tables(args.output, rows, title)
-      print(f"wrote {args.output}.md and {args.output}.csv")
-  except (data.DataError, checkpoints.CheckpointError, OSError) as e:
-    sys.exit(f"error: {e}")
+def main(args: flags.FlagValues) -> None:
+  if not os.path.isdir(args.data):
+    raise data.DataError(f"{args.data}: no such directory")
+  rows = evaluate_checkpoint(args.checkpoint, args.data, args.split,
+                             parse_indices(args.time_indices),
+                             args.max_files or None)
+  title = (f"{args.checkpoint} on {os.path.join(args.data, args.split)} "
+           f"({rows[0]['num_files']} files)")
+  print(f"{title}\n\n{markdown_table(rows)}", end="")
+  if args.output:
+    write_tables(args.output, rows, title)
+    print(f"wrote {args.output}.md and {args.output}.csv")
+
+
+def run() -> None:
+  cli.run(main, _define_flags)
 
 
 if __name__ == "__main__":
-  _define_flags()
-  app.run(main)
+  run()

@@ -19,11 +19,9 @@ import csv
 import io
 import json
 import os
-import sys
 import textwrap
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from absl import app
 from absl import flags
 from matplotlib import collections as mcollections
 from matplotlib import colormaps
@@ -34,10 +32,9 @@ from PIL import Image
 
 from glassy_jax import apply
 from glassy_jax import atomic
-from glassy_jax import checkpoints
+from glassy_jax import cli
 from glassy_jax import data
 from glassy_jax import evaluate
-from glassy_jax import graphs
 from glassy_jax import metrics
 
 DPI = 150
@@ -204,13 +201,13 @@ def predict_file(checkpoint: str, path: str,
   """Predicts one DeepMind system; targets at `time_index` when it has any."""
   predict_fn, metadata = apply.load_model(checkpoint)
   if time_index is None:
-    time_index = int(metadata.get("time_index", 0))
+    time_index = metadata.time_index
   system = data.load_system(path)
   snapshot = data.to_snapshot(
       system, time_index if data.num_targets(system) else None, path)
   predictions = apply.predict_snapshots(
       predict_fn, [snapshot],
-      cutoff=float(metadata.get("cutoff", graphs.DEFAULT_CUTOFF)))[0]
+      cutoff=metadata.cutoff)[0]
   return Prediction(snapshot, predictions, time_index,
                     evaluate.system_time(system, time_index))
 
@@ -311,23 +308,17 @@ def _define_flags() -> None:
                       "WORKDIR/curves.png).")
 
 
-def _require(args: flags.FlagValues, command: str, *names: str) -> None:
-  missing = [f"--{n}" for n in names if getattr(args, n) is None]
-  if missing:
-    raise PlotError(f"{command} needs {' '.join(missing)}")
-
-
-def _run(command: str, args: flags.FlagValues) -> str:
+def _draw(args: flags.FlagValues, command: str) -> str:
   """Draws the figure `command` names from the flags; its path."""
   if command == "curves":
-    _require(args, command, "workdir")
+    cli.require(args, command, "workdir")
     return learning_curves(args.workdir, args.output)
   if command == "correlation_vs_time":
-    _require(args, command, "tables", "output")
+    cli.require(args, command, "tables", "output")
     labels = args.labels or [os.path.splitext(os.path.basename(t))[0]
                              for t in args.tables]
     return correlation_vs_time(args.tables, labels, args.output)
-  _require(args, command, "checkpoint", "input", "output")
+  cli.require(args, command, "checkpoint", "input", "output")
   prediction = predict_file(args.checkpoint, args.input, args.time_index)
   snapshot = prediction.snapshot
   title = args.title or describe(prediction)
@@ -341,17 +332,13 @@ def _run(command: str, args: flags.FlagValues) -> str:
                    title)
 
 
-def main(argv):
-  if len(argv) != 2 or argv[1] not in COMMANDS:
-    sys.exit(f"error: expected one command out of {', '.join(COMMANDS)}, "
-             f"got {' '.join(argv[1:]) or 'none'}")
-  try:
-    print(f"wrote {_run(argv[1], flags.FLAGS)}")
-  except (PlotError, data.DataError, checkpoints.CheckpointError,
-          OSError) as e:
-    sys.exit(f"error: {e}")
+def main(args: flags.FlagValues, command: str) -> None:
+  print(f"wrote {_draw(args, command)}")
+
+
+def run() -> None:
+  cli.run(main, _define_flags, commands=COMMANDS, errors=(PlotError,))
 
 
 if __name__ == "__main__":
-  _define_flags()
-  app.run(main)
+  run()

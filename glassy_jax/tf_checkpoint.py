@@ -27,10 +27,8 @@ loaded by the name `t044_s09`), made from the copy of DeepMind's files in
 
 import os
 import struct
-import sys
-from typing import Any, Dict, Iterator, List, NamedTuple, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Tuple, Union
 
-from absl import app
 from absl import flags
 import jax
 import jraph
@@ -38,8 +36,9 @@ import ml_collections
 import numpy as np
 
 from glassy_jax import checkpoints
+from glassy_jax import cli
 from glassy_jax import data
-from glassy_jax import graphs
+from glassy_jax import model_config
 from glassy_jax import models
 
 _MAGIC = 0xdb4775248b80fb57
@@ -283,7 +282,8 @@ def _read_tensor(prefix: str, name: str, entry: _Entry, num_shards: int,
 
 
 # ------------------------------------------------------------ Bapst mapping
-def param_shapes(model_config: ml_collections.ConfigDict
+def param_shapes(config: Union[model_config.ModelConfig,
+                              ml_collections.ConfigDict]
                  ) -> Dict[str, Dict[str, Tuple[int, ...]]]:
   """Haiku parameter shapes of a network, found without computing anything."""
   one = np.zeros(1, np.int32)
@@ -291,7 +291,7 @@ def param_shapes(model_config: ml_collections.ConfigDict
       nodes=np.zeros((1, 1), np.float32), edges=np.zeros((1, 3), np.float32),
       senders=one, receivers=one, n_node=np.ones(1, np.int32),
       n_edge=np.ones(1, np.int32), globals=np.zeros((1, 1), np.float32))
-  shapes = jax.eval_shape(models.make_network(model_config).init,
+  shapes = jax.eval_shape(models.make_network(config).init,
                           jax.random.PRNGKey(0), graph)
   return {module: {name: tuple(leaf.shape) for name, leaf in leaves.items()}
           for module, leaves in shapes.items()}
@@ -311,7 +311,7 @@ def bapst_params_from_tf(variables: Dict[str, np.ndarray]
   Raises `TFCheckpointError` naming every missing, misshapen or unexpected
   variable: an import that half fits would predict garbage silently.
   """
-  expected = param_shapes(models.bapst_config())
+  expected = param_shapes(model_config.ModelConfig())
   params, problems, used = {}, [], set()
   for module, leaves in expected.items():
     for param, shape in leaves.items():
@@ -337,21 +337,20 @@ def bapst_params_from_tf(variables: Dict[str, np.ndarray]
   return params
 
 
-def converted_metadata(prefix: str, time_index: int) -> Dict[str, Any]:
+def converted_metadata(prefix: str, time_index: int
+                       ) -> checkpoints.CheckpointMetadata:
   """What `apply` and training need to rebuild and use converted params."""
-  return {
-      "model_config": models.bapst_config().to_dict(),
-      "time_index": time_index,
+  return checkpoints.CheckpointMetadata(
+      model=model_config.ModelConfig(), time_index=time_index,
       # The name alone: a path would tie the file to the machine it was
       # converted on (the converted t044_s09 ships with the package).
-      "source": f"TensorFlow checkpoint {os.path.basename(prefix)} "
-                "(DeepMind glassy_dynamics, Apache-2.0)",
-      "cutoff": graphs.DEFAULT_CUTOFF,
-  }
+      source=f"TensorFlow checkpoint {os.path.basename(prefix)} "
+      "(DeepMind glassy_dynamics, Apache-2.0)")
 
 
 def load_bapst(prefix: str, time_index: int = 0
-               ) -> Tuple[Dict[str, Dict[str, np.ndarray]], Dict[str, Any]]:
+               ) -> Tuple[Dict[str, Dict[str, np.ndarray]],
+                          checkpoints.CheckpointMetadata]:
   """Haiku params and metadata of a TF Bapst checkpoint."""
   if not 0 <= time_index < data.NUM_TIME_INDICES:
     raise TFCheckpointError(f"time index {time_index} out of range "
@@ -375,19 +374,16 @@ def _define_flags() -> None:
   flags.mark_flags_as_required(["tf_checkpoint", "output"])
 
 
-def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {' '.join(argv[1:])}")
-  args = flags.FLAGS
-  try:
-    params, metadata = load_bapst(args.tf_checkpoint, args.time_index)
-    checkpoints.save(args.output, {"params": params}, metadata)
-  except (checkpoints.CheckpointError, OSError) as e:
-    sys.exit(f"error: {e}")
+def main(args: flags.FlagValues) -> None:
+  params, metadata = load_bapst(args.tf_checkpoint, args.time_index)
+  checkpoints.save(args.output, {"params": params}, metadata)
   size = sum(p.size for module in params.values() for p in module.values())
   print(f"wrote {args.output} ({size} parameters)")
 
 
+def run() -> None:
+  cli.run(main, _define_flags)
+
+
 if __name__ == "__main__":
-  _define_flags()
-  app.run(main)
+  run()

@@ -14,7 +14,7 @@ from configs import bapst
 from glassy_jax import atomic
 from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
-from glassy_jax import graphs
+from glassy_jax import model_config
 from glassy_jax import models
 from glassy_jax import tf_checkpoint
 # pylint: enable=wrong-import-position
@@ -157,6 +157,6 @@ def make_random_checkpoint(path):
                      for name, shape in leaves.items()}
             for module, leaves in tf_checkpoint.param_shapes(config).items()}
   checkpoints.save(str(path), {"params": params},
-                   {"model_config": config.to_dict(), "time_index": 0,
-                    "cutoff": graphs.DEFAULT_CUTOFF})
+                   checkpoints.CheckpointMetadata(
+                       model=model_config.ModelConfig.of(config)))
   return models.make_network(config), params

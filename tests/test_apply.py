@@ -1,5 +1,6 @@
 """The apply tool: checkpoints in, propensities out, for every input format."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,15 +11,15 @@ import pytest
 from glassy_jax import apply
 from glassy_jax import checkpoints
 from glassy_jax import data
+from glassy_jax import input_pipeline
 from glassy_jax import lammps_io
 from glassy_jax import metrics
-from glassy_jax import train
 
 from conftest import REPO, reference_file
 from conftest import PUBLISHED_CHECKPOINT as PREFIX
 
 # A 4096-particle Kob-Andersen system shipped with the package (T = 0.64).
-DEMO = os.path.join(train.DEMO_DATA, "test", "aggregated-000.pickle")
+DEMO = os.path.join(input_pipeline.DEMO_DATA, "test", "aggregated-000.pickle")
 
 
 def _cli(*args):
@@ -144,7 +145,7 @@ def test_bundled_checkpoints_by_name(tmp_path, monkeypatch):
   params, _ = checkpoints.load_params("t044_s09")
   monkeypatch.chdir(tmp_path)
   restored, metadata = checkpoints.restore("t044_s09", {"params": params})
-  assert metadata["time_index"] == 0
+  assert metadata.time_index == 0
   for module, leaves in params.items():
     for name, value in leaves.items():
       np.testing.assert_array_equal(restored["params"][module][name], value)
@@ -216,7 +217,8 @@ def test_batches_and_standardisation(tmp_path):
   params, metadata = checkpoints.load_params("t044_s09")
   scaled = tmp_path / "scaled.npz"
   checkpoints.save(str(scaled), {"params": params},
-                   dict(metadata, target_mean=1.5, target_std=2.0))
+                   dataclasses.replace(metadata, target_mean=1.5,
+                                       target_std=2.0))
   predict_fn, _ = apply.load_model("t044_s09")
   scaled_fn, _ = apply.load_model(str(scaled))
   snapshots = [_random_snapshot(n, seed)
@@ -240,9 +242,9 @@ def test_edge_chunks_give_the_same_predictions(demo, expected):
 
 def test_refuses_checkpoint_of_another_network(tmp_path):
   params, metadata = checkpoints.load_params("t044_s09")
-  other = dict(metadata["model_config"], shared_weights=False)
+  other = dataclasses.replace(metadata.model, shared_weights=False)
   path = tmp_path / "other.npz"
   checkpoints.save(str(path), {"params": params},
-                   dict(metadata, model_config=other))
+                   dataclasses.replace(metadata, model=other))
   with pytest.raises(checkpoints.CheckpointError, match="do not fit"):
     apply.load_model(str(path))

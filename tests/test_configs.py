@@ -132,6 +132,6 @@ def test_ter2023_variant_trains(synthetic_dataset, tmp_path):
       "bapst/~/processor_edge_6/~/linear_1")
   assert params["bapst/~/encoder_node/~/linear_0"]["w"].shape == (2, 64)
   assert params["bapst/~/decoder/~/linear_1"]["w"].shape == (64, 1)
-  assert metadata["target_std"] != 1.0 and metadata["target_mean"] > 0
+  assert metadata.target_std != 1.0 and metadata.target_mean > 0
   assert all(np.all(np.isfinite(v)) for p in params.values()
              for v in jax.tree.leaves(p))

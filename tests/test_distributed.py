@@ -11,7 +11,7 @@ import pytest
 
 from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
-from glassy_jax import train
+from glassy_jax import input_pipeline
 from conftest import REPO
 
 
@@ -20,9 +20,9 @@ def _global_plan(n_node, num_processes, epoch, per_device=1, num_devices=2):
   n_edge = 40 * np.asarray(n_node)
   plans = []
   for process in range(num_processes):
-    buckets = train.size_buckets(n_node, n_edge, per_device, num_devices, 256,
+    buckets = input_pipeline.size_buckets(n_node, n_edge, per_device, num_devices, 256,
                                  process, num_processes)
-    plan = train.epoch_plan(buckets, 42, epoch, per_device * num_devices)
+    plan = input_pipeline.epoch_plan(buckets, 42, epoch, per_device * num_devices)
     plans.append([(b, process + num_processes * local) for b, local in plan])
   return buckets, plans
 
@@ -46,23 +46,23 @@ def test_mixed_sizes_get_a_budget_each_and_every_graph_once(num_processes):
 
 def test_small_bucket_merges_into_the_next_larger():
   # One graph of 50 nodes cannot fill a batch of 2: it joins the 100s.
-  buckets = train.size_buckets([50, 100, 100, 300, 300], [10] * 5, 1, 2, 64)
+  buckets = input_pipeline.size_buckets([50, 100, 100, 300, 300], [10] * 5, 1, 2, 64)
   assert [list(b.members) for b in buckets] == [[0, 1, 2], [3, 4]]
   assert [b.budget.n_node for b in buckets] == [101, 301]
   # And the largest merges down when it cannot fill a batch.
-  buckets = train.size_buckets([100, 100, 300], [10] * 3, 1, 2, 64)
+  buckets = input_pipeline.size_buckets([100, 100, 300], [10] * 3, 1, 2, 64)
   assert len(buckets) == 1 and buckets[0].budget.n_node == 301
   with pytest.raises(data_lib.DataError, match="cannot fill a global batch"):
-    train.size_buckets([100, 100, 300], [10] * 3, 1, 2, 64, 0, 2)
+    input_pipeline.size_buckets([100, 100, 300], [10] * 3, 1, 2, 64, 0, 2)
 
 
 def test_one_bucket_keeps_the_single_host_order():
   n = 10
-  buckets = train.size_buckets([216] * n, np.arange(n) + 3000, 2, 2, 256)
+  buckets = input_pipeline.size_buckets([216] * n, np.arange(n) + 3000, 2, 2, 256)
   assert len(buckets) == 1 and buckets[0].steps == 2
   for epoch in range(3):
     order = np.random.default_rng([42, epoch]).permutation(n)
-    plan = train.epoch_plan(buckets, 42, epoch, 4)
+    plan = input_pipeline.epoch_plan(buckets, 42, epoch, 4)
     np.testing.assert_array_equal(
         np.concatenate([files for _, files in plan]), order[:8])
 
@@ -133,8 +133,8 @@ def test_two_processes_equal_one_process_with_four_devices(synthetic_dataset,
         os.path.join(workdir, "checkpoints")).latest_path())
 
   (a, meta_a), (b, meta_b) = latest(single), latest(multi)
-  assert meta_a["step"] == meta_b["step"] == 3
-  np.testing.assert_allclose(meta_a["target_mean"], meta_b["target_mean"],
+  assert meta_a.step == meta_b.step == 3
+  np.testing.assert_allclose(meta_a.target_mean, meta_b.target_mean,
                              rtol=1e-5)
   assert a.keys() == b.keys()
   for key in a:

@@ -11,7 +11,7 @@ import pytest
 from glassy_jax import data
 from glassy_jax import evaluate
 from glassy_jax import graphs
-from glassy_jax import train
+from glassy_jax import input_pipeline
 from conftest import PUBLISHED_CHECKPOINT, REPO, TEST_SMALL
 from conftest import make_random_checkpoint
 from conftest import write_synthetic_dataset
@@ -140,7 +140,7 @@ def test_bundled_checkpoint_by_name_on_demo_data(tmp_path):
   """`--checkpoint=t044_s09` scores the shipped demo data: one row per
   index over the 4 test files; at its own index (0) r(A) is about 0.80."""
   prefix = tmp_path / "table"
-  result = _cli("--checkpoint=t044_s09", f"--data={train.DEMO_DATA}",
+  result = _cli("--checkpoint=t044_s09", f"--data={input_pipeline.DEMO_DATA}",
                 "--time_indices=0,9", f"--output={prefix}")
   assert result.returncode == 0, result.stderr
   assert "| index | time | IS | Pearson A" in result.stdout

@@ -12,6 +12,7 @@ import pytest
 from configs import bapst
 from glassy_jax import data as data_lib
 from glassy_jax import graphs as graphs_lib
+from glassy_jax import model_config as options
 from glassy_jax import models
 from glassy_jax import tf_checkpoint
 from conftest import reference_file
@@ -60,7 +61,7 @@ def test_parameter_shapes_follow_the_specification(snapshot):
 
 
 @pytest.mark.parametrize("order, shared, features", list(itertools.product(
-    models.UPDATE_ORDERS, [True, False], models.NODE_FEATURES)))
+    options.UPDATE_ORDERS, [True, False], options.NODE_FEATURES)))
 def test_fused_equals_reference(snapshot, order, shared, features):
   graph = graphs_lib.build_graph(snapshot)
   options = dict(update_order=order, shared_weights=shared,
@@ -87,7 +88,7 @@ def test_unshared_weights_have_one_block_per_step(snapshot):
 
 
 @pytest.mark.parametrize("implementation, options", list(itertools.product(
-    models.IMPLEMENTATIONS, [{}, FAST_OPTIONS])))
+    options.IMPLEMENTATIONS, [{}, FAST_OPTIONS])))
 def test_permutation_equivariance(snapshot, implementation, options):
   config = model_config(implementation=implementation, **options)
   original, params = predict(config, graphs_lib.build_graph(snapshot))
@@ -193,7 +194,7 @@ def assert_same_function(variant, baseline, graph, params):
 
 
 @pytest.mark.parametrize("implementation, order", list(itertools.product(
-    models.IMPLEMENTATIONS, models.UPDATE_ORDERS)))
+    options.IMPLEMENTATIONS, options.UPDATE_ORDERS)))
 def test_remat_changes_neither_outputs_nor_gradients(snapshot, implementation,
                                                      order):
   graph = graphs_lib.build_graph(snapshot)
@@ -214,7 +215,7 @@ def test_fused_gradients_equal_reference_gradients(snapshot):
   assert_gradients_close(fused_grads, grads)
 
 
-@pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
+@pytest.mark.parametrize("implementation", options.IMPLEMENTATIONS)
 def test_bfloat16_compute_keeps_float32_params_and_outputs(snapshot,
                                                           implementation):
   graph = graphs_lib.build_graph(snapshot)
@@ -320,7 +321,7 @@ def test_bad_edge_chunk_size_is_named(snapshot, options, message):
 # ------------------------------------------ the fast variant's options
 
 
-@pytest.mark.parametrize("order", models.UPDATE_ORDERS)
+@pytest.mark.parametrize("order", options.UPDATE_ORDERS)
 def test_fast_options_fused_equals_reference(snapshot, order):
   graph = graphs_lib.build_graph(snapshot)
   config = model_config(update_order=order, **FAST_OPTIONS)

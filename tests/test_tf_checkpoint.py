@@ -1,18 +1,18 @@
 """The TF checkpoint reader and the import of DeepMind's published network."""
 
-import json
+import dataclasses
 import struct
 import subprocess
 import sys
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
 
 from glassy_jax import checkpoints
 from glassy_jax import data
 from glassy_jax import graphs
+from glassy_jax import model_config
 from glassy_jax import models
 from glassy_jax import tf_checkpoint
 
@@ -127,8 +127,8 @@ def predictions(variables, ka4096):
   """Predictions of both implementations with the imported parameters."""
   params = tf_checkpoint.bapst_params_from_tf(variables)
   out = {}
-  for implementation in models.IMPLEMENTATIONS:
-    config = models.bapst_config()
+  for implementation in model_config.IMPLEMENTATIONS:
+    config = model_config.ModelConfig().as_config_dict()
     config.implementation = implementation
     network = models.make_network(config)
     with jax.default_matmul_precision("highest"):
@@ -137,7 +137,7 @@ def predictions(variables, ka4096):
   return out
 
 
-@pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
+@pytest.mark.parametrize("implementation", model_config.IMPLEMENTATIONS)
 def test_reproduces_reference_predictions(predictions, ka4096, implementation):
   diff = np.abs(predictions[implementation]
                 - ka4096[0]["reference_predictions"]).max()
@@ -193,10 +193,9 @@ def test_converter_writes_project_checkpoint(converted, variables):
   for module, leaves in expected.items():
     for name, value in leaves.items():
       np.testing.assert_array_equal(params[module][name], value)
-  assert metadata["time_index"] == 0
-  assert metadata["cutoff"] == graphs.DEFAULT_CUTOFF
-  assert metadata["model_config"] == json.loads(
-      json.dumps(models.bapst_config().to_dict()))
+  assert metadata.time_index == 0
+  assert metadata.cutoff == graphs.DEFAULT_CUTOFF
+  assert metadata.model == model_config.ModelConfig()
 
 
 def test_bundled_checkpoint_is_the_converted_published_one(converted):
@@ -210,10 +209,7 @@ def test_bundled_checkpoint_is_the_converted_published_one(converted):
   for key, value in fresh.items():
     assert bundled[key].dtype == value.dtype, key
     np.testing.assert_array_equal(bundled[key], value, err_msg=key)
-  bundled_model = bundled_metadata.pop("model_config")
-  fresh_model = fresh_metadata.pop("model_config")
   assert bundled_metadata == fresh_metadata
-  assert bundled_model == {k: fresh_model[k] for k in bundled_model}
 
 
 def _numpy_bapst(variables, snapshot):
@@ -258,16 +254,15 @@ def structure(request):
   return data.to_snapshot(system, None)
 
 
-@pytest.mark.parametrize("implementation", models.IMPLEMENTATIONS)
+@pytest.mark.parametrize("implementation", model_config.IMPLEMENTATIONS)
 def test_bundled_network_equals_numpy_forward(variables, structure,
                                               implementation):
   """The bundled checkpoint in the Haiku model computes what DeepMind's
   network computes, whatever ka4096 availability."""
   expected = _numpy_bapst(variables, structure)
   params, metadata = checkpoints.load_params("t044_s09")
-  config = ml_collections.ConfigDict(metadata["model_config"])
-  config.implementation = implementation
-  network = models.make_network(config)
+  network = models.make_network(dataclasses.replace(
+      metadata.model, implementation=implementation))
   with jax.default_matmul_precision("highest"):
     predictions = np.asarray(network.apply(
         params, None, graphs.build_graph(structure)))

@@ -14,7 +14,9 @@ import pytest
 from configs import bapst
 from configs import fast
 from glassy_jax import checkpoints
+from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
+from glassy_jax import input_pipeline
 from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
 from glassy_jax import train
@@ -82,12 +84,12 @@ def test_augmentation_is_a_signed_axis_permutation():
 
 
 def _graph_batch(dataset, indices, budget):
-  return train.make_batch(dataset, indices, budget, train.TargetScale(0, 1))
+  return input_pipeline.make_batch(dataset, indices, budget, input_pipeline.TargetScale(0, 1))
 
 
 @pytest.fixture(scope="module")
 def small_train_set(synthetic_dataset):
-  return train.load_dataset(synthetic_dataset, "train", time_index=3,
+  return input_pipeline.load_dataset(synthetic_dataset, "train", time_index=3,
                             cutoff=2.0)
 
 
@@ -102,23 +104,23 @@ def test_pmap_step_equals_single_device_step(small_train_set):
   params = network.init(jax.random.PRNGKey(0),
                         _graph_batch(small_train_set, [0], one).graph)
   state = train.init_train_state(params, optimizer, jax.random.PRNGKey(1))
-  two_devices = train.stack_batches([_graph_batch(small_train_set, [i], one)
+  two_devices = input_pipeline.stack_batches([_graph_batch(small_train_set, [i], one)
                                      for i in (0, 1)])
-  one_device = train.stack_batches([_graph_batch(small_train_set, [0, 1],
+  one_device = input_pipeline.stack_batches([_graph_batch(small_train_set, [0, 1],
                                                  two)])
-  state_2, metrics_2 = step(train.replicate(state, 2), two_devices)
-  state_1, metrics_1 = step(train.replicate(state, 1), one_device)
+  state_2, metrics_2 = step(distributed.replicate(state, 2), two_devices)
+  state_1, metrics_1 = step(distributed.replicate(state, 1), one_device)
   np.testing.assert_allclose(metrics_2["loss"][0], metrics_1["loss"][0],
                              rtol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5),
-               train.unreplicate(state_2.params),
-               train.unreplicate(state_1.params))
+               distributed.unreplicate(state_2.params),
+               distributed.unreplicate(state_1.params))
   # Both replicas hold the same parameters after the update.
   jax.tree.map(lambda x: np.testing.assert_array_equal(x[0], x[1]),
                jax.device_get(state_2.params))
   # And the update did something.
   changed = jax.tree.map(lambda a, b: np.abs(a - b).max(), params,
-                         train.unreplicate(state_1.params))
+                         distributed.unreplicate(state_1.params))
   assert max(jax.tree.leaves(changed)) > 1e-6
 
 
@@ -147,7 +149,7 @@ def test_short_training_run_learns(synthetic_dataset, tmp_path):
   assert os.path.exists(os.path.join(workdir, "checkpoints", "best.npz"))
   params, metadata = checkpoints.load_params(
       os.path.join(workdir, "checkpoints", "best.npz"))
-  assert metadata["time_index"] == 3 and len(params) == 11
+  assert metadata.time_index == 3 and len(params) == 11
 
 
 def test_time_budget_stops_evaluates_and_checkpoints(synthetic_dataset,

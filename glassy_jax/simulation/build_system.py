@@ -202,9 +202,7 @@ def _define_flags() -> None:
   flags.mark_flags_as_required(["initial", "trajectories", "output"])
 
 
-def main(args: Sequence[str]) -> None:
-  del args
-  f = flags.FLAGS
+def main(f: flags.FlagValues) -> None:
   paths = sorted(glob.glob(f.trajectories))
   if not paths:
     raise data.DataError(f"no files match {f.trajectories}")

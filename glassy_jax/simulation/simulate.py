@@ -434,11 +434,10 @@ def _define_flags() -> None:
   flags.mark_flag_as_required("output")
 
 
-def main(args: Sequence[str]) -> None:
-  del args
+def main(args: flags.FlagValues) -> None:
   # On `kill`, unwind normally so the worker pool is terminated, not orphaned.
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-  generate(flags.FLAGS.config, flags.FLAGS.output)
+  generate(args.config, args.output)
 
 
 def run() -> None:

@@ -1,0 +1,275 @@
+"""The input pipeline: datasets, target scale, size buckets, batches.
+
+Training reads a split once into host memory as unpadded graphs
+(`Dataset`). Graphs of different sizes are grouped into size buckets (node
+counts rounded up to `data.bucket_nodes`), each with its own padding budget,
+so small snapshots are not padded to the largest; a step draws all its
+graphs from one bucket and each bucket compiles once.
+
+The data order of epoch e is a permutation seeded by (seed, e): the step
+counter alone says where a run is, which makes resumption exact. With P
+processes, process p reads only files p::P of each split and draws its part
+of every step from its shard; sizes and target statistics are gathered from
+every process, so all processes agree on buckets, budgets and steps.
+"""
+
+import os
+from typing import List, NamedTuple, Sequence, Tuple
+
+from absl import logging
+import jax
+import jraph
+import ml_collections
+import numpy as np
+
+from glassy_jax import data as data_lib
+from glassy_jax import distributed
+from glassy_jax import graphs as graphs_lib
+
+DEMO_DATA = os.path.join(os.path.dirname(__file__), "demo_data")
+
+
+class Dataset(NamedTuple):
+  """Graphs of one split with their targets, unpadded, on the host."""
+  graphs: List[jraph.GraphsTuple]
+  targets: List[np.ndarray]  # [N] float32 each, in physical units.
+  types: List[np.ndarray]  # [N] int32 each.
+  names: List[str]
+  # (p, P): these are files p::P of the split; graph i is file p + i * P.
+  shard: Tuple[int, int] = (0, 1)
+
+  def file_index(self, i: int) -> int:
+    """Index in the whole split: keys augmentation the same on any layout."""
+    return self.shard[0] + i * self.shard[1]
+
+
+class Batch(NamedTuple):
+  """What a device receives per step; leading [devices] axis when pmapped."""
+  graph: jraph.GraphsTuple  # Padded to the run's budget.
+  targets: np.ndarray  # [n_node], standardised if configured.
+  loss_mask: np.ndarray  # [n_node] bool: real type-A particles.
+  first_graph: np.ndarray  # [] int32: dataset index; keys the augmentation.
+
+
+class TargetScale(NamedTuple):
+  """Targets are trained as (t - mean) / std; (0, 1) when not standardised."""
+  mean: float
+  std: float
+
+
+def data_directory(config: ml_collections.ConfigDict) -> str:
+  if config.data.directory:
+    return config.data.directory
+  logging.info("data.directory is unset: using the bundled demo data in %s. "
+               "For DeepMind's dataset pass --config.data.directory=DIR "
+               "(DIR/train/aggregated*, DIR/test/aggregated*).", DEMO_DATA)
+  return DEMO_DATA
+
+
+def load_dataset(directory: str, split: str, time_index: int, cutoff: float,
+                 max_files: int = 0, shard: Tuple[int, int] = (0, 1)
+                 ) -> Dataset:
+  """Builds the graphs of files p::P of `DIR/split/aggregated*`, (p, P) =
+  `shard`: each process of a multi-host run reads only its own files."""
+  files = data_lib.list_files(directory, split, max_files or None)
+  process, num_processes = shard
+  if len(files) < num_processes:
+    raise data_lib.DataError(
+        f"{len(files)} {split} files cannot give each of {num_processes} "
+        "processes one")
+  snapshots = data_lib.load_snapshots(files[process::num_processes],
+                                      time_index, progress=process == 0)
+  return Dataset(
+      graphs=[graphs_lib.build_graph(s, cutoff) for s in snapshots],
+      targets=[s.targets for s in snapshots],
+      types=[s.types for s in snapshots],
+      names=[s.name for s in snapshots], shard=shard)
+
+
+def target_scale(dataset: Dataset, standardize: bool) -> TargetScale:
+  """Statistics of the type-A targets of every process's shard."""
+  if not standardize:
+    return TargetScale(0.0, 1.0)
+  values = distributed.allgather_rows(np.concatenate(
+      [t[ty == 0] for t, ty in zip(dataset.targets, dataset.types)]))
+  return TargetScale(float(values.mean()), float(values.std()))
+
+
+def make_batch(dataset: Dataset, indices: Sequence[int],
+               budget: graphs_lib.PaddingBudget, scale: TargetScale) -> Batch:
+  graph, targets, mask = graphs_lib.pad_batch(
+      [dataset.graphs[i] for i in indices],
+      [(dataset.targets[i] - scale.mean) / scale.std for i in indices], budget)
+  types = graph.nodes[:, 0]
+  return Batch(graph, targets, mask & (types == 0),
+               np.int32(dataset.file_index(indices[0])))
+
+
+def stack_batches(batches: Sequence[Batch]) -> Batch:
+  """One batch per local device -> arrays with a leading device axis."""
+  return jax.tree.map(lambda *xs: np.stack(xs), *batches)
+
+
+class SizeBucket(NamedTuple):
+  """Graphs of similar size, batched together under one padding budget."""
+  budget: graphs_lib.PaddingBudget  # Per device; the same on every process.
+  members: np.ndarray  # This process's graphs in the bucket (local indices).
+  steps: int  # Batches per epoch, the same on every process.
+
+
+def _budget(n_node: np.ndarray, n_edge: np.ndarray,
+            graphs_per_batch: int) -> graphs_lib.PaddingBudget:
+  """`graphs.padding_budget` from sizes alone (other hosts' graphs)."""
+  sizes = [jraph.GraphsTuple(nodes=None, edges=None, senders=None,
+                             receivers=None, globals=None, n_node=np.array([n]),
+                             n_edge=np.array([e]))
+           for n, e in zip(n_node, n_edge)]
+  return graphs_lib.padding_budget(sizes, graphs_per_batch)
+
+
+def bucket_keys(n_node: Sequence[int], multiple: int) -> np.ndarray:
+  """Node counts rounded up to `multiple` (0: every graph in one bucket)."""
+  n_node = np.asarray(n_node, np.int64)
+  return -(-n_node // multiple) if multiple else np.zeros(len(n_node), int)
+
+
+def size_buckets(n_node: np.ndarray, n_edge: np.ndarray, per_device: int,
+                 num_devices: int, multiple: int, process: int = 0,
+                 num_processes: int = 1) -> List[SizeBucket]:
+  """Groups the graphs of a split into size buckets.
+
+  `n_node`/`n_edge` hold the sizes of every file of the split (the same on
+  every process); file g is graph g // P of process g % P. Buckets are node
+  counts rounded up to `multiple` (0: one bucket). A bucket in which some
+  process holds fewer graphs than its local batch is merged into the next
+  larger one (the largest into the one before it).
+  """
+  local_batch = per_device * num_devices
+  keys = bucket_keys(n_node, multiple)
+  owner = np.arange(len(n_node)) % num_processes
+
+  def fills(files):
+    return np.bincount(owner[files], minlength=num_processes).min() >= (
+        local_batch)
+
+  groups, pending = [], np.zeros(0, int)
+  for key in np.unique(keys):
+    pending = np.concatenate([pending, np.flatnonzero(keys == key)])
+    if fills(pending):
+      groups.append(pending)
+      pending = np.zeros(0, int)
+  if len(pending):
+    if not groups:
+      raise data_lib.DataError(
+          f"{len(n_node)} training graphs cannot fill a global batch of "
+          f"{num_processes * local_batch} ({num_processes} processes x "
+          f"{num_devices} devices x {per_device})")
+    groups[-1] = np.concatenate([groups[-1], pending])
+  buckets = []
+  for files in groups:
+    files = np.sort(files)
+    counts = np.bincount(owner[files], minlength=num_processes)
+    buckets.append(SizeBucket(
+        budget=_budget(np.asarray(n_node)[files], np.asarray(n_edge)[files],
+                       per_device),
+        members=files[owner[files] == process] // num_processes,
+        steps=int(counts.min()) // local_batch))
+  return buckets
+
+
+def epoch_plan(buckets: Sequence[SizeBucket], seed: int, epoch: int,
+               local_batch: int) -> List[Tuple[int, np.ndarray]]:
+  """(bucket, local graph indices) of every step of `epoch` on this process.
+
+  Each bucket's graphs are permuted by one generator seeded by (seed,
+  epoch); the order in which buckets take turns is drawn from (seed, epoch,
+  1), the same on every process. With one bucket on one process the graphs
+  of epoch e are `default_rng([seed, e]).permutation(num_graphs)`.
+  """
+  rng = np.random.default_rng([seed, epoch])
+  orders = [b.members[rng.permutation(len(b.members))] for b in buckets]
+  turns = np.random.default_rng([seed, epoch, 1]).permutation(
+      np.concatenate([np.full(b.steps, i) for i, b in enumerate(buckets)]))
+  taken = [0] * len(buckets)
+  plan = []
+  for i in turns:
+    plan.append((int(i), orders[i][taken[i]:taken[i] + local_batch]))
+    taken[i] += local_batch
+  return plan
+
+
+def global_sizes(dataset: Dataset) -> Tuple[np.ndarray, np.ndarray]:
+  """Node and edge counts of every file of the split, from all processes."""
+  rows = distributed.allgather_rows(np.array(
+      [[dataset.file_index(i), int(g.n_node.sum()), int(g.n_edge.sum())]
+       for i, g in enumerate(dataset.graphs)], np.int64))
+  rows = rows[np.argsort(rows[:, 0])]
+  return rows[:, 1], rows[:, 2]
+
+
+def eval_budgets(graphs: Sequence[jraph.GraphsTuple],
+                  multiple: int) -> List[graphs_lib.PaddingBudget]:
+  """Each graph's padding budget (one graph): that of its size bucket."""
+  keys = bucket_keys([int(g.n_node.sum()) for g in graphs], multiple)
+  budgets = {key: graphs_lib.padding_budget(
+      [g for g, k in zip(graphs, keys) if k == key], 1) for key in set(keys)}
+  return [budgets[k] for k in keys]
+
+
+class TrainingData(NamedTuple):
+  """Both splits of a run, with what every process agrees on."""
+  train: Dataset  # This process's shard.
+  test: Dataset
+  buckets: List[SizeBucket]
+  test_budgets: List[graphs_lib.PaddingBudget]
+  scale: TargetScale
+  steps_per_epoch: int
+
+
+def load_training_data(config: ml_collections.ConfigDict,
+                       num_devices: int) -> TrainingData:
+  """Reads this process's shard of both splits of `config.data` and groups
+  the training graphs into size buckets for `num_devices` local devices."""
+  process, num_processes = jax.process_index(), jax.process_count()
+  directory = data_directory(config)
+  kwargs = dict(time_index=config.data.time_index, cutoff=config.data.cutoff,
+                shard=(process, num_processes))
+  train = load_dataset(directory, "train",
+                       max_files=config.data.max_train_files, **kwargs)
+  buckets = size_buckets(*global_sizes(train), config.train.graphs_per_device,
+                         num_devices, config.data.bucket_nodes, process,
+                         num_processes)
+  test = load_dataset(directory, "test", max_files=config.data.max_test_files,
+                      **kwargs)
+  return TrainingData(
+      train=train, test=test, buckets=buckets,
+      test_budgets=eval_budgets(test.graphs, config.data.bucket_nodes),
+      scale=target_scale(train, config.data.standardize_targets),
+      steps_per_epoch=sum(b.steps for b in buckets))
+
+
+class TrainBatches:
+  """The batch of any step, from the step number alone: per local device,
+  `per_device` graphs of one size bucket, in `epoch_plan`'s order."""
+
+  def __init__(self, data: TrainingData, seed: int, per_device: int,
+               num_devices: int):
+    self._data = data
+    self._seed = seed
+    self._per_device = per_device
+    self._num_devices = num_devices
+    self._plan, self._plan_epoch = [], -1
+
+  def __call__(self, step: int) -> Batch:
+    """Arrays with a leading [local devices] axis."""
+    epoch, offset = divmod(step, self._data.steps_per_epoch)
+    if epoch != self._plan_epoch:
+      self._plan = epoch_plan(self._data.buckets, self._seed, epoch,
+                              self._per_device * self._num_devices)
+      self._plan_epoch = epoch
+    bucket, chosen = self._plan[offset]
+    size = self._per_device
+    return stack_batches([
+        make_batch(self._data.train, chosen[d * size:(d + 1) * size],
+                   self._data.buckets[bucket].budget, self._data.scale)
+        for d in range(self._num_devices)])

@@ -1,0 +1,59 @@
+"""The training program: `glassy-train`, or `python run_training.py`.
+
+  glassy-train --config=configs/bapst.py --workdir=runs/bapst \
+      --config.data.directory=/path/to/deepmind/data \
+      --config.optimizer.learning_rate=1e-5
+
+Metrics go to WORKDIR/metrics.jsonl (and TensorBoard event files in WORKDIR
+with the `tensorboard` extra), checkpoints to WORKDIR/checkpoints (the best
+by test correlation in best.npz), the final test metrics to
+WORKDIR/report.md; rerunning with the same workdir resumes where the
+previous run stopped.
+
+On several hosts run one process per host with
+`--config.distributed.enabled=True` (cluster/README.md); only process 0
+writes files, the others log warnings only.
+"""
+
+import os
+
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from glassy_jax import cli
+from glassy_jax import distributed
+from glassy_jax import train
+
+
+def _define_flags() -> None:
+  """Flags exist only when run as a program: importers define their own."""
+  config_flags.DEFINE_config_file(
+      "config", "configs/bapst.py", "Training configuration (file[:preset]).",
+      lock_config=True)
+  flags.DEFINE_string("workdir", "runs/bapst",
+                      "Checkpoints and metrics go here.")
+
+
+def main(args: flags.FlagValues) -> None:
+  distributed.initialize(args.config)  # Before any backend is touched.
+  if jax.process_index() > 0:
+    logging.set_verbosity(logging.WARNING)
+  logging.info("JAX %s, backend %s, devices: %s", jax.__version__,
+               jax.default_backend(), jax.local_devices())
+  final = train.train_and_evaluate(args.config, args.workdir)
+  if jax.process_index() == 0:
+    report = os.path.join(args.workdir, "report.md")
+    train.write_report(report, final)
+    logging.info("final test metrics written to %s", report)
+
+
+def run() -> None:
+  # ValueError: a config value the run cannot use (checked as it starts).
+  cli.run(main, _define_flags,
+          errors=(train.TrainingDiverged, ValueError))
+
+
+if __name__ == "__main__":
+  run()
