@@ -16,6 +16,16 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["glassy_jax", "glassy_jax.*"]),
     package_data={"glassy_jax": ["demo_data/*/*", "pretrained/*.npz"]},
     python_requires=">=3.10",
+    # Each also runs as `python -m glassy_jax.<module>`.
+    entry_points={"console_scripts": [
+        "glassy-train = glassy_jax.main:run",
+        "glassy-apply = glassy_jax.apply:run",
+        "glassy-evaluate = glassy_jax.evaluate:run",
+        "glassy-plot = glassy_jax.plotting:run",
+        "glassy-simulate = glassy_jax.simulation.simulate:run",
+        "glassy-build-system = glassy_jax.simulation.build_system:run",
+        "glassy-convert-tf = glassy_jax.tf_checkpoint:run",
+    ]},
     install_requires=[
         "absl-py",
         "dm-haiku>=0.0.13",

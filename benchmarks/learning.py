@@ -102,9 +102,8 @@ def main(argv: Sequence[str]) -> None:
   with atomic.atomic_write(os.path.join(_OUTPUT.value, "summary.md"),
                            "w") as f:
     f.write(table)
-  plotting.time_to_accuracy(workdirs,
-                            os.path.join(_OUTPUT.value, "learning.png"),
-                            THRESHOLDS)
+  plotting.save(plotting.time_to_accuracy(workdirs, THRESHOLDS),
+                os.path.join(_OUTPUT.value, "learning.png"))
   print(table)
 
 

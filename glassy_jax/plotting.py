@@ -11,8 +11,9 @@
 
 `--tables` are CSVs written by `glassy_jax.evaluate --output`. `--input` is a
 DeepMind system (pickle or `.npz`); `--time_index` defaults to the
-checkpoint's. Figures are drawn on `matplotlib.figure.Figure` objects (Agg
-rendering, no pyplot state), with a fixed size in pixels (`SIZES` x `DPI`).
+checkpoint's. Each plot function returns a `matplotlib.figure.Figure` (Agg
+rendering, no pyplot state) of a fixed size in pixels (`SIZES` x `DPI`);
+`save` writes it.
 """
 
 import csv
@@ -57,8 +58,9 @@ def _figure(kind: str, ncols: int = 1) -> Tuple[Figure, List]:
   return figure, list(np.atleast_1d(figure.subplots(1, ncols)))
 
 
-def _save(figure: Figure, output: str) -> str:
-  """Writes a 256-colour PNG: a third of the size, for figures in the docs.
+def save(figure: Figure, output: str) -> str:
+  """Writes `figure` as a 256-colour PNG (a third of the size, for figures
+  in the docs) atomically; returns `output`.
 
   Max-coverage quantisation keeps rare colours (legend markers) exact.
   """
@@ -96,10 +98,9 @@ def read_metrics(workdir: str) -> Dict[str, List[dict]]:
           for split, records in by_split.items()}
 
 
-def learning_curves(workdir: str, output: Optional[str] = None) -> str:
+def learning_curves(workdir: str) -> Figure:
   """Training loss (log scale) and test correlations against step."""
   records = read_metrics(workdir)
-  output = output or os.path.join(workdir, "curves.png")
   figure, (loss_ax, r_ax) = _figure("curves", 2)
   train = records["train"]
   loss_ax.semilogy([r["step"] for r in train], [r["loss"] for r in train],
@@ -123,11 +124,11 @@ def learning_curves(workdir: str, output: Optional[str] = None) -> str:
   r_ax.grid(alpha=0.3)
   r_ax.legend(loc="lower right", fontsize="small")
   figure.suptitle(os.path.basename(os.path.abspath(workdir)))
-  return _save(figure, output)
+  return figure
 
 
-def time_to_accuracy(workdirs: Dict[str, str], output: str,
-                     thresholds: Sequence[float] = ()) -> str:
+def time_to_accuracy(workdirs: Dict[str, str],
+                     thresholds: Sequence[float] = ()) -> Figure:
   """Test correlation against wall time (`elapsed_s`), one line per run:
   recipes compared by what a person waits, not by steps."""
   figure, (axes,) = _figure("correlation_vs_time")
@@ -145,7 +146,7 @@ def time_to_accuracy(workdirs: Dict[str, str], output: str,
            title="learning from scratch")
   axes.grid(alpha=0.3)
   axes.legend(loc="upper left", fontsize="small")
-  return _save(figure, output)
+  return figure
 
 
 # ---------------------------------------------------- correlation vs time
@@ -166,8 +167,8 @@ def read_table(path: str) -> Dict[str, np.ndarray]:
   return {key: value[order] for key, value in columns.items()}
 
 
-def correlation_vs_time(tables: Sequence[str], labels: Sequence[str],
-                        output: str) -> str:
+def correlation_vs_time(tables: Sequence[str],
+                        labels: Sequence[str]) -> Figure:
   """Pearson r (A with its std band, B dashed) against time, log axis."""
   if len(labels) != len(tables):
     raise PlotError(f"{len(labels)} labels for {len(tables)} tables")
@@ -184,7 +185,7 @@ def correlation_vs_time(tables: Sequence[str], labels: Sequence[str],
          title="correlation vs time")
   ax.grid(alpha=0.3)
   ax.legend(fontsize="small")
-  return _save(figure, output)
+  return figure
 
 
 # ----------------------------------------------- predictions of one file
@@ -221,7 +222,7 @@ def describe(prediction: Prediction) -> str:
 
 
 def scatter(predictions: np.ndarray, targets: np.ndarray, types: np.ndarray,
-            output: str, title: str = "") -> str:
+            title: str = "") -> Figure:
   """Predicted against true propensity, A and B apart, r in the legend."""
   figure, (ax,) = _figure("scatter")
   for kind, (name, color) in enumerate(_TYPE_STYLE):
@@ -239,12 +240,12 @@ def scatter(predictions: np.ndarray, targets: np.ndarray, types: np.ndarray,
   legend = ax.legend(loc="upper left", fontsize="small", markerscale=3)
   for handle in legend.legend_handles:
     handle.set_alpha(1)
-  return _save(figure, output)
+  return figure
 
 
 def slab_view(positions: np.ndarray, box: np.ndarray, types: np.ndarray,
               predictions: np.ndarray, targets: Optional[np.ndarray],
-              output: str, title: str = "", thickness: float = 2.0) -> str:
+              title: str = "", thickness: float = 2.0) -> Figure:
   """Particles of the slab |z - L_z/2| < thickness/2, coloured by propensity.
 
   Only A particles are coloured: the networks are trained and scored on A,
@@ -284,7 +285,7 @@ def slab_view(positions: np.ndarray, box: np.ndarray, types: np.ndarray,
   figure.suptitle("\n".join(
       textwrap.fill(line, 50 * len(panels), break_on_hyphens=False)
       for line in (title, subtitle)))
-  return _save(figure, output)
+  return figure
 
 
 # ------------------------------------------------------------------------ CLI
@@ -308,16 +309,16 @@ def _define_flags() -> None:
                       "WORKDIR/curves.png).")
 
 
-def _draw(args: flags.FlagValues, command: str) -> str:
-  """Draws the figure `command` names from the flags; its path."""
+def _draw(args: flags.FlagValues, command: str) -> Figure:
+  """The figure `command` names, from the flags."""
   if command == "curves":
     cli.require(args, command, "workdir")
-    return learning_curves(args.workdir, args.output)
+    return learning_curves(args.workdir)
   if command == "correlation_vs_time":
     cli.require(args, command, "tables", "output")
     labels = args.labels or [os.path.splitext(os.path.basename(t))[0]
                              for t in args.tables]
-    return correlation_vs_time(args.tables, labels, args.output)
+    return correlation_vs_time(args.tables, labels)
   cli.require(args, command, "checkpoint", "input", "output")
   prediction = predict_file(args.checkpoint, args.input, args.time_index)
   snapshot = prediction.snapshot
@@ -326,14 +327,14 @@ def _draw(args: flags.FlagValues, command: str) -> str:
     if snapshot.targets is None:
       raise PlotError(f"{args.input}: has no targets to compare with")
     return scatter(prediction.predictions, snapshot.targets, snapshot.types,
-                   args.output, title)
-  return slab_view(snapshot.positions, snapshot.box, snapshot.types,
-                   prediction.predictions, snapshot.targets, args.output,
                    title)
+  return slab_view(snapshot.positions, snapshot.box, snapshot.types,
+                   prediction.predictions, snapshot.targets, title)
 
 
 def main(args: flags.FlagValues, command: str) -> None:
-  print(f"wrote {_draw(args, command)}")
+  output = args.output or os.path.join(args.workdir or ".", "curves.png")
+  print(f"wrote {save(_draw(args, command), output)}")
 
 
 def run() -> None:

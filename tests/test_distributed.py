@@ -1,4 +1,4 @@
-"""Multi-host training: size buckets, and 2 processes == 1 process."""
+"""Multi-host training: 2 processes == 1 process with as many devices."""
 
 import json
 import os
@@ -7,64 +7,9 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from glassy_jax import checkpoints
-from glassy_jax import data as data_lib
-from glassy_jax import input_pipeline
 from conftest import REPO
-
-
-def _global_plan(n_node, num_processes, epoch, per_device=1, num_devices=2):
-  """Every process's plan of `epoch`, with file (global) indices."""
-  n_edge = 40 * np.asarray(n_node)
-  plans = []
-  for process in range(num_processes):
-    buckets = input_pipeline.size_buckets(n_node, n_edge, per_device, num_devices, 256,
-                                 process, num_processes)
-    plan = input_pipeline.epoch_plan(buckets, 42, epoch, per_device * num_devices)
-    plans.append([(b, process + num_processes * local) for b, local in plan])
-  return buckets, plans
-
-
-@pytest.mark.parametrize("num_processes", [1, 2])
-def test_mixed_sizes_get_a_budget_each_and_every_graph_once(num_processes):
-  n_node = np.array([100, 100, 300, 300] * 4)  # Both sizes on each process.
-  buckets, plans = _global_plan(n_node, num_processes, epoch=3)
-  assert [b.budget.n_node for b in buckets] == [101, 301]
-  assert [b.steps for b in buckets] == [4 // num_processes] * 2
-  turns = [[bucket for bucket, _ in plan] for plan in plans]
-  assert all(t == turns[0] for t in turns)  # Processes agree on the shape.
-  assert sorted(set(turns[0])) == [0, 1]
-  seen = []
-  for steps in zip(*plans):
-    files = np.concatenate([files for _, files in steps])
-    assert len(set(n_node[files])) == 1  # One bucket per step.
-    seen.extend(files)
-  assert sorted(seen) == list(range(len(n_node)))
-
-
-def test_small_bucket_merges_into_the_next_larger():
-  # One graph of 50 nodes cannot fill a batch of 2: it joins the 100s.
-  buckets = input_pipeline.size_buckets([50, 100, 100, 300, 300], [10] * 5, 1, 2, 64)
-  assert [list(b.members) for b in buckets] == [[0, 1, 2], [3, 4]]
-  assert [b.budget.n_node for b in buckets] == [101, 301]
-  # And the largest merges down when it cannot fill a batch.
-  buckets = input_pipeline.size_buckets([100, 100, 300], [10] * 3, 1, 2, 64)
-  assert len(buckets) == 1 and buckets[0].budget.n_node == 301
-  with pytest.raises(data_lib.DataError, match="cannot fill a global batch"):
-    input_pipeline.size_buckets([100, 100, 300], [10] * 3, 1, 2, 64, 0, 2)
-
-
-def test_one_bucket_keeps_the_single_host_order():
-  n = 10
-  buckets = input_pipeline.size_buckets([216] * n, np.arange(n) + 3000, 2, 2, 256)
-  assert len(buckets) == 1 and buckets[0].steps == 2
-  for epoch in range(3):
-    order = np.random.default_rng([42, epoch]).permutation(n)
-    plan = input_pipeline.epoch_plan(buckets, 42, epoch, 4)
-    np.testing.assert_array_equal(
-        np.concatenate([files for _, files in plan]), order[:8])
 
 
 def _free_port():

@@ -1,4 +1,4 @@
-"""Figures: each is written at its fixed pixel size; bad input, one line."""
+"""Figures: what each draws, its fixed pixel size; bad input, one line."""
 
 import json
 import os
@@ -17,7 +17,9 @@ from conftest import make_random_checkpoint
 from conftest import record_atomic_writes
 
 
-def _assert_png(path, kind):
+def _assert_png(figure, kind, path):
+  """`figure` saved to `path` is a PNG of the size of `kind`."""
+  plotting.save(figure, str(path))
   width, height = plotting.SIZES[kind]
   with Image.open(path) as image:
     assert image.format == "PNG"
@@ -58,10 +60,25 @@ def prediction(root):
   return plotting.predict_file(str(root / "random.npz"), path, 2)
 
 
+def _lines(axes):
+  """{label: (x, y)} of the labelled lines of `axes`."""
+  return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+          for line in axes.get_lines() if not line.get_label().startswith("_")}
+
+
 def test_learning_curves(workdir):
   records = plotting.read_metrics(str(workdir))
   assert [r["step"] for r in records["test"]] == [10, 20, 30, 40]
-  _assert_png(plotting.learning_curves(str(workdir)), "curves")
+  figure = plotting.learning_curves(str(workdir))
+  loss_ax, r_ax = figure.axes
+  (loss,) = loss_ax.get_lines()
+  assert list(loss.get_xdata()) == [10, 20, 30, 40]
+  assert loss_ax.get_yscale() == "log"
+  lines = _lines(r_ax)
+  assert lines["A (mean ± std over test files)"][1] == [0.2, 0.4, 0.6, 0.8]
+  assert lines["B"][1] == [0.125, 0.25, 0.375, 0.5]
+  assert r_ax.get_ylabel() == "Pearson r"
+  _assert_png(figure, "curves", workdir / "curves.png")
 
 
 def test_correlation_vs_time(root):
@@ -73,32 +90,53 @@ def test_correlation_vs_time(root):
                  + shift, pearson_b=0.7 - k / 20)
     evaluate.write_tables(str(root / name), rows, name)
     tables.append(str(root / f"{name}.csv"))
-  output = str(root / "correlation.png")
-  _assert_png(plotting.correlation_vs_time(tables, ["a", "b"], output),
-              "correlation_vs_time")
+  figure = plotting.correlation_vs_time(tables, ["a", "b"])
+  (ax,) = figure.axes
+  lines = _lines(ax)
+  assert sorted(lines) == ["a: A", "a: B", "b: A", "b: B"]
+  np.testing.assert_allclose(lines["b: A"][1], [1.0 - k / 20
+                                                for k in range(10)])
+  np.testing.assert_allclose(lines["a: B"][0], [0.1 * 3 ** k
+                                                for k in range(10)])
+  assert ax.get_xscale() == "log"
+  _assert_png(figure, "correlation_vs_time", root / "correlation.png")
 
 
 def test_scatter_and_slab_views(prediction, root):
   snapshot = prediction.snapshot
   assert prediction.time_index == 2 and np.isfinite(prediction.time)
   assert prediction.predictions.shape == snapshot.targets.shape
-  _assert_png(plotting.scatter(prediction.predictions, snapshot.targets,
-                               snapshot.types, str(root / "scatter.png")),
-              "scatter")
-  for targets, kind in ((snapshot.targets, "snapshot"),
-                       (None, "snapshot_prediction")):
-    _assert_png(plotting.slab_view(
+  figure = plotting.scatter(prediction.predictions, snapshot.targets,
+                            snapshot.types)
+  (ax,) = figure.axes
+  points = [c.get_offsets() for c in ax.collections]
+  assert [len(p) for p in points] == [(snapshot.types == k).sum()
+                                      for k in (0, 1)]
+  a_points = np.asarray(points[0])  # (true, predicted) of each A particle.
+  np.testing.assert_allclose(
+      a_points, np.stack([snapshot.targets, prediction.predictions],
+                         1)[snapshot.types == 0], rtol=1e-6)
+  labels = [t.get_text() for t in ax.get_legend().get_texts()]
+  r_a = np.corrcoef(prediction.predictions[snapshot.types == 0],
+                    snapshot.targets[snapshot.types == 0])[0, 1]
+  assert labels[0].endswith(f"r = {r_a:.3f})")
+  _assert_png(figure, "scatter", root / "scatter.png")
+  for targets, kind, panels in ((snapshot.targets, "snapshot", 2),
+                                (None, "snapshot_prediction", 1)):
+    figure = plotting.slab_view(
         snapshot.positions, snapshot.box, snapshot.types,
-        prediction.predictions, targets, str(root / f"{kind}.png"),
-        plotting.describe(prediction)), kind)
+        prediction.predictions, targets, plotting.describe(prediction))
+    titles = [ax.get_title() for ax in figure.axes[:panels]]
+    assert titles == ["predicted propensity", "true propensity"][:panels]
+    _assert_png(figure, kind, root / f"{kind}.png")
 
 
 def test_figures_are_written_atomically(workdir, monkeypatch):
   """Through `atomic_write`: a killed run leaves the previous figure whole."""
   written = record_atomic_writes(monkeypatch)
-  output = plotting.learning_curves(str(workdir), str(workdir / "whole.png"))
+  output = str(workdir / "whole.png")
+  _assert_png(plotting.learning_curves(str(workdir)), "curves", output)
   assert written == [output]
-  _assert_png(output, "curves")
   assert not [f for f in os.listdir(workdir) if f.startswith(".tmp-")]
 
 
@@ -106,7 +144,9 @@ def test_cli_draws_curves(workdir):
   output = workdir / "cli.png"
   result = _cli("curves", f"--workdir={workdir}", f"--output={output}")
   assert result.returncode == 0, result.stderr
-  _assert_png(output, "curves")
+  with Image.open(output) as image:
+    assert image.size == tuple(round(x * plotting.DPI)
+                               for x in plotting.SIZES["curves"])
 
 
 @pytest.mark.parametrize("case",
@@ -145,12 +185,17 @@ def test_time_to_accuracy_draws_one_line_per_run(tmp_path):
                             "elapsed_s": 2.0 * step,
                             "pearson_a": slope * step}) + "\n")
     workdirs[name] = str(workdir)
-  output = plotting.time_to_accuracy(workdirs, str(tmp_path / "t.png"),
-                                     (0.3, 0.5))
-  assert os.path.getsize(output) > 1000
+  figure = plotting.time_to_accuracy(workdirs, (0.3, 0.5))
+  (ax,) = figure.axes
+  lines = _lines(ax)
+  assert sorted(lines) == ["fast", "slow"]
+  assert lines["fast"] == ([20 / 60, 40 / 60, 1.0], [0.1, 0.2, 0.3])
+  thresholds = [l.get_ydata()[0] for l in ax.get_lines()
+                if l.get_label().startswith("_")]
+  assert thresholds == [0.3, 0.5]
   old = tmp_path / "old"
   old.mkdir()
   (old / "metrics.jsonl").write_text(
       json.dumps({"split": "test", "step": 1, "pearson_a": 0.1}) + "\n")
   with pytest.raises(plotting.PlotError, match="no test record with elapsed_s"):
-    plotting.time_to_accuracy({"old": str(old)}, str(tmp_path / "o.png"))
+    plotting.time_to_accuracy({"old": str(old)})

@@ -1,4 +1,4 @@
-"""Training: loss, metrics, augmentation, pmap equivalence, runs, resume."""
+"""Training: augmentation, pmap equivalence, runs, resume, the program."""
 
 import json
 import signal
@@ -17,57 +17,10 @@ from glassy_jax import checkpoints
 from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
 from glassy_jax import input_pipeline
-from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
 from glassy_jax import train
 from conftest import REPO
 from conftest import read_scalars
-
-
-def test_masked_squared_error_sum():
-  rng = np.random.default_rng(0)
-  predictions, targets = rng.normal(size=50), rng.normal(size=50)
-  mask = rng.random(50) < 0.5
-  sse, count = metrics_lib.masked_squared_error_sum(predictions, targets,
-                                                    mask)
-  np.testing.assert_allclose(
-      sse, np.sum((predictions[mask] - targets[mask]) ** 2), rtol=1e-5)
-  assert count == mask.sum()
-
-
-def test_pearson_agrees_with_numpy():
-  rng = np.random.default_rng(1)
-  x = rng.normal(size=1000)
-  y = 0.3 * x + rng.normal(size=1000)
-  np.testing.assert_allclose(metrics_lib.pearson(x, y),
-                             np.corrcoef(x, y)[0, 1], rtol=1e-10)
-  assert np.isnan(metrics_lib.pearson(np.ones(5), np.arange(5.0)))
-
-
-def test_score_split_agrees_with_numpy():
-  rng = np.random.default_rng(3)
-  types = [(rng.random(n) < 0.2).astype(int) for n in (50, 80, 65)]
-  targets = [rng.normal(size=len(t)) for t in types]
-  predictions = [0.5 * y + rng.normal(size=len(y)) for y in targets]
-  summary = metrics_lib.score_split(predictions, targets, types)
-  per_graph = [np.corrcoef(p[t == 0], y[t == 0])[0, 1]
-               for p, y, t in zip(predictions, targets, types)]
-  np.testing.assert_allclose(summary["pearson_a"], np.mean(per_graph))
-  np.testing.assert_allclose(summary["pearson_a_std"], np.std(per_graph))
-  pooled = np.corrcoef(
-      np.concatenate([p[t == 0] for p, t in zip(predictions, types)]),
-      np.concatenate([y[t == 0] for y, t in zip(targets, types)]))[0, 1]
-  np.testing.assert_allclose(summary["pooled_pearson_a"], pooled)
-  assert not np.isclose(pooled, summary["pearson_a"])
-  np.testing.assert_allclose(summary["l1_a"], np.mean(
-      [np.abs(p - y)[t == 0].mean()
-       for p, y, t in zip(predictions, targets, types)]))
-  # Each process's rows joined by `gather`: two identical shards score as one.
-  doubled = metrics_lib.score_split(
-      predictions, targets, types,
-      gather=lambda rows: np.concatenate([rows, rows]))
-  np.testing.assert_allclose(doubled["pearson_a"], summary["pearson_a"])
-  np.testing.assert_allclose(doubled["pooled_pearson_a"], pooled)
 
 
 def test_augmentation_is_a_signed_axis_permutation():
@@ -84,13 +37,14 @@ def test_augmentation_is_a_signed_axis_permutation():
 
 
 def _graph_batch(dataset, indices, budget):
-  return input_pipeline.make_batch(dataset, indices, budget, input_pipeline.TargetScale(0, 1))
+  return input_pipeline.make_batch(dataset, indices, budget,
+                                   input_pipeline.TargetScale(0, 1))
 
 
 @pytest.fixture(scope="module")
 def small_train_set(synthetic_dataset):
   return input_pipeline.load_dataset(synthetic_dataset, "train", time_index=3,
-                            cutoff=2.0)
+                                     cutoff=2.0)
 
 
 def test_pmap_step_equals_single_device_step(small_train_set):
@@ -104,10 +58,10 @@ def test_pmap_step_equals_single_device_step(small_train_set):
   params = network.init(jax.random.PRNGKey(0),
                         _graph_batch(small_train_set, [0], one).graph)
   state = train.init_train_state(params, optimizer, jax.random.PRNGKey(1))
-  two_devices = input_pipeline.stack_batches([_graph_batch(small_train_set, [i], one)
-                                     for i in (0, 1)])
-  one_device = input_pipeline.stack_batches([_graph_batch(small_train_set, [0, 1],
-                                                 two)])
+  two_devices = input_pipeline.stack_batches(
+      [_graph_batch(small_train_set, [i], one) for i in (0, 1)])
+  one_device = input_pipeline.stack_batches(
+      [_graph_batch(small_train_set, [0, 1], two)])
   state_2, metrics_2 = step(distributed.replicate(state, 2), two_devices)
   state_1, metrics_1 = step(distributed.replicate(state, 1), one_device)
   np.testing.assert_allclose(metrics_2["loss"][0], metrics_1["loss"][0],
