@@ -19,10 +19,9 @@ Stages (each resumable; LAMMPS inputs and logs go to the work folder):
 `quench` (stage 1 without equilibration) and `nve_ensemble` (stage 3's runs
 from any state) serve checks such as tests/simulation/test_physics_check.py.
 
-Stage 3 runs trajectories in `workers` single-threaded processes. On the
-2-core machine (N = 4096) two processes made 650 steps/s together and OpenMP
-with 2 threads 680 steps/s when idle, but OpenMP fell to 35 steps/s in short
-`run` chunks while another job used the cores; processes degrade gracefully.
+Stage 3 runs trajectories in `workers` single-threaded processes rather
+than OpenMP threads: processes degrade gracefully when other jobs share the
+cores, threads in short `run` chunks do not (BUILD_NOTES.md, physics check).
 """
 
 import json
