@@ -21,6 +21,7 @@ setuptools.setup(
         "glassy-train = glassy_jax.main:run",
         "glassy-apply = glassy_jax.apply:run",
         "glassy-evaluate = glassy_jax.evaluate:run",
+        "glassy-baselines = glassy_jax.baselines:run",
         "glassy-plot = glassy_jax.plotting:run",
         "glassy-simulate = glassy_jax.simulation.simulate:run",
         "glassy-build-system = glassy_jax.simulation.build_system:run",

@@ -18,6 +18,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.directory = ""
   config.data.time_index = 9  # 0..9; 9 is IS = 1/e (tau_alpha).
+  # A departure: one joint model for several indices, one decoder output
+  # each (model.decoder_sizes[-1] = their number; configs/fast_all_times.py).
+  # Empty: DeepMind's one model per data.time_index.
+  config.data.time_indices = ()
   config.data.max_train_files = 0  # 0 = all.
   config.data.max_test_files = 0
   config.data.cutoff = 2.0

@@ -17,6 +17,12 @@ however many frames there are.
 frame), `files` (each frame's source) and, when every input carries targets,
 `targets` and per-frame Pearson correlations `pearson_a` / `pearson_b`.
 `--format=lammps` writes a dump with a per-atom `propensity` column instead.
+
+A joint multi-time checkpoint (`time_indices` in its metadata) predicts
+every one of its time indices at once: `predictions` and `targets` are
+[n_frames, N, K] ([N, K] for one frame), column k being time index
+`time_indices[k]` (also stored, [K]); `pearson_a` / `pearson_b` are
+[n_frames, K] ([K]); dumps get one column `propensity_t{index}` per index.
 """
 
 import dataclasses
@@ -52,7 +58,8 @@ _EDGE_HEADROOM = 1.05
 
 def load_model(path: str, edge_chunk_size: Optional[int] = None
                ) -> Tuple[PredictFn, checkpoints.CheckpointMetadata]:
-  """A jitted `predict_fn(graph) -> [n_node]` and the checkpoint's metadata.
+  """A jitted `predict_fn(graph) -> [n_node]` ([n_node, K] for a joint
+  checkpoint, column k at `metadata.time_indices[k]`) and the metadata.
 
   Predictions are in target units: standardised training targets are undone
   with the metadata's `target_mean` / `target_std`. `edge_chunk_size`, when
@@ -86,7 +93,8 @@ def predict_snapshots(predict_fn: PredictFn,
                       cutoff: float = graphs.DEFAULT_CUTOFF,
                       batch_size: int = 1,
                       progress: bool = False) -> List[np.ndarray]:
-  """Per-snapshot predictions [N_i], batching snapshots of equal size.
+  """Per-snapshot predictions [N_i] (or [N_i, K]), batching snapshots of
+  equal size.
 
   Graphs are built one batch at a time, so memory stays bounded for long
   trajectories; each particle count gets one padded shape.
@@ -127,6 +135,21 @@ def _fitting_budget(budget: Optional[graphs.PaddingBudget],
       needed.n_edge * _EDGE_HEADROOM / multiple))
 
 
+def at_time_index(arrays: Sequence[np.ndarray],
+                  metadata: checkpoints.CheckpointMetadata,
+                  time_index: int) -> List[np.ndarray]:
+  """Per-frame predictions (or targets read at the checkpoint's indices) to
+  score against the targets of `time_index`: a joint checkpoint's column of
+  that index ([N_i, K] -> [N_i]); a single-index checkpoint's whole [N_i]."""
+  if not metadata.time_indices:
+    return list(arrays)
+  if time_index not in metadata.time_indices:
+    raise data.DataError(f"time index {time_index}: the checkpoint predicts "
+                         f"time indices {metadata.time_indices} only")
+  column = metadata.time_indices.index(time_index)
+  return [a[:, column] for a in arrays]
+
+
 # --------------------------------------------------------------------- inputs
 class _Frame(NamedTuple):
   """One structure to predict, with what the LAMMPS writer needs."""
@@ -157,7 +180,7 @@ def _is_dump(path: str) -> bool:
     return f.read(256).lstrip().startswith(b"ITEM:")
 
 
-def read_frames(path: str, time_index: Optional[int]) -> List[_Frame]:
+def read_frames(path: str, time_index: data.TimeIndex) -> List[_Frame]:
   """Every frame of one input file; targets only from DeepMind systems."""
   if _is_system_file(path):
     system = data.load_system(path)
@@ -181,9 +204,11 @@ def _define_flags() -> None:
                       "pickle/.npz, LAMMPS dump or data file.")
   flags.DEFINE_string("output", None, "Output file.")
   flags.DEFINE_integer("time_index", None, "Target time index of DeepMind "
-                       "inputs (default: the checkpoint's).")
+                       "inputs (default: the checkpoint's; a joint "
+                       "checkpoint's are its own).")
   flags.DEFINE_enum("format", "npz", ["npz", "lammps"], "npz arrays, or a "
-                    "LAMMPS dump with a per-atom propensity column.")
+                    "LAMMPS dump with a per-atom propensity column (one per "
+                    "time index of a joint checkpoint).")
   flags.DEFINE_integer("batch_size", 4, "Frames per forward pass.",
                        lower_bound=1)
   flags.DEFINE_integer("edge_chunk_size", None, "Edges per chunk of the "
@@ -194,10 +219,15 @@ def _define_flags() -> None:
 
 def main(args: flags.FlagValues) -> None:
   predict_fn, metadata = load_model(args.checkpoint, args.edge_chunk_size)
+  if metadata.time_indices and args.time_index is not None:
+    raise data.DataError(
+        f"--time_index: {args.checkpoint} is a joint model of time indices "
+        f"{metadata.time_indices}; leave it unset")
   time_index = (args.time_index if args.time_index is not None
                 else metadata.time_index)
+  indices = metadata.time_indices or (time_index,)
   frames = [frame for path in input_files(args.input)
-            for frame in read_frames(path, time_index)]
+            for frame in read_frames(path, metadata.time_indices or time_index)]
   sizes = sorted({len(f.snapshot.types) for f in frames})
   if len(sizes) > 1:
     raise data.DataError(f"{args.input}: frames have different particle "
@@ -205,26 +235,40 @@ def main(args: flags.FlagValues) -> None:
   snapshots = [f.snapshot for f in frames]
   predictions = np.stack(predict_snapshots(
       predict_fn, snapshots,
-      cutoff=metadata.cutoff, batch_size=args.batch_size, progress=len(frames) > args.batch_size))
+      cutoff=metadata.cutoff, batch_size=args.batch_size,
+      progress=len(frames) > args.batch_size))
   types = np.stack([s.types for s in snapshots])
   arrays = {"predictions": predictions, "types": types,
             "files": np.array([s.name for s in snapshots])}
   if all(s.targets is not None for s in snapshots):
     targets = np.stack([s.targets for s in snapshots])
     arrays["targets"] = targets
+    pearson = {}  # [K, n_frames] each.
     for label, kind in (("a", 0), ("b", 1)):
-      arrays[f"pearson_{label}"] = np.array(
-          [metrics.pearson(p[t == kind], y[t == kind])
-           for p, y, t in zip(predictions, targets, types)])
-    print(f"time index {time_index}: Pearson r over {len(frames)} frame(s): "
-          f"A {np.nanmean(arrays['pearson_a']):.4f}, "
-          f"B {np.nanmean(arrays['pearson_b']):.4f}")
+      pearson[label] = np.array([
+          [metrics.pearson(p[t == kind], y[t == kind]) for p, y, t in zip(
+              at_time_index(predictions, metadata, index),
+              at_time_index(targets, metadata, index), types)]
+          for index in indices])
+      arrays[f"pearson_{label}"] = (pearson[label].T if metadata.time_indices
+                                    else pearson[label][0])
+    for index, pearson_a, pearson_b in zip(indices, pearson["a"],
+                                           pearson["b"]):
+      print(f"time index {index}: Pearson r over {len(frames)} frame(s): "
+            f"A {np.nanmean(pearson_a):.4f}, B {np.nanmean(pearson_b):.4f}")
   if args.format == "lammps":
+    if metadata.time_indices:
+      columns = {f"propensity_t{index}": np.stack(
+          at_time_index(predictions, metadata, index)) for index in indices}
+    else:
+      columns = {"propensity": predictions}
     lammps_io.write_dump(args.output, [f.lammps for f in frames],
-                         extra_columns={"propensity": predictions})
+                         extra_columns=columns)
   else:
     if len(frames) == 1:
       arrays = {k: v[0] if v.ndim else v for k, v in arrays.items()}
+    if metadata.time_indices:
+      arrays["time_indices"] = np.array(metadata.time_indices)
     _save_npz(args.output, arrays)
   print(f"wrote {args.output} ({len(frames)} frame(s) of {sizes[0]} "
         "particles)")

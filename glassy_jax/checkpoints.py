@@ -17,7 +17,7 @@ import json
 import math
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import jax
 import numpy as np
@@ -44,14 +44,25 @@ class CheckpointMetadata:
   `to_json` (the file format since the first release)."""
   model: ModelConfig
   time_index: int = 0  # The target time index trained on.
+  # A joint multi-time model: output k predicts time index time_indices[k]
+  # (`time_index` is then unused). Empty: one output, at `time_index`.
+  time_indices: Tuple[int, ...] = ()
   cutoff: float = graphs.DEFAULT_CUTOFF  # Graph cutoff of the inputs.
-  # Training targets were (t - target_mean) / target_std.
-  target_mean: float = 0.0
-  target_std: float = 1.0
+  # Training targets were (t - target_mean) / target_std: one value, or one
+  # per entry of `time_indices`.
+  target_mean: Union[float, Tuple[float, ...]] = 0.0
+  target_std: Union[float, Tuple[float, ...]] = 1.0
   step: Optional[int] = None
   best_metric: float = -math.inf  # Best test metric of the run so far.
   source: str = ""  # Where converted parameters came from.
   config: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Run's.
+
+  def __post_init__(self):
+    """Sequences (JSON lists, training's per-index arrays) as tuples."""
+    for key in ("time_indices", "target_mean", "target_std"):
+      value = getattr(self, key)
+      if np.ndim(value):
+        object.__setattr__(self, key, tuple(np.asarray(value).tolist()))
 
   def to_json(self) -> Dict[str, Any]:
     values = dataclasses.asdict(self)
@@ -71,9 +82,21 @@ class CheckpointMetadata:
                      **{k: v for k, v in values.items() if k in known})
     except (ValueError, TypeError) as e:
       raise CheckpointError(f"{path}: unusable metadata ({e})") from None
-    if not (math.isfinite(metadata.target_std) and metadata.target_std > 0):
+    std = np.asarray(metadata.target_std, np.float64)
+    if not (np.all(np.isfinite(std)) and np.all(std > 0)):
       raise CheckpointError(f"{path}: target_std must be a positive number, "
                             f"got {metadata.target_std}")
+    outputs, needed = (metadata.model.decoder_sizes[-1],
+                       len(metadata.time_indices) or 1)
+    if outputs != needed:
+      raise CheckpointError(
+          f"{path}: decoder_sizes[-1] is {outputs}, time_indices "
+          f"{metadata.time_indices} needs {needed} (one output per index)")
+    for key in ("target_mean", "target_std"):
+      value = getattr(metadata, key)
+      if np.ndim(value) and len(value) != len(metadata.time_indices):
+        raise CheckpointError(f"{path}: {key} has {len(value)} values for "
+                              f"{len(metadata.time_indices)} time_indices")
     return metadata
 
 

@@ -10,7 +10,7 @@ working as `python -m glassy_jax.<module>`.
 """
 
 import sys
-from typing import Callable, Optional, Sequence, Tuple, Type
+from typing import Callable, List, Optional, Sequence, Tuple, Type
 
 from absl import app
 from absl import flags
@@ -34,6 +34,17 @@ def require(args: flags.FlagValues, context: str, *names: str) -> None:
   missing = [f"--{name}" for name in names if getattr(args, name) is None]
   if missing:
     raise UsageError(f"{context} needs {' '.join(missing)}")
+
+
+def parse_indices(text: Optional[Sequence[str]]) -> Optional[List[int]]:
+  """A `--time_indices` list flag as integers (None: all)."""
+  if not text:
+    return None
+  try:
+    return [int(k) for k in text]
+  except ValueError:
+    raise UsageError(
+        f"--time_indices must be integers, got {','.join(text)}") from None
 
 
 def _parse_flags(argv: Sequence[str]) -> Sequence[str]:

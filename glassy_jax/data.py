@@ -17,7 +17,8 @@ import glob
 import io
 import os
 import pickle
-from typing import IO, Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import (IO, Any, Dict, List, NamedTuple, Optional, Sequence,
+                    Union)
 
 import numpy as np
 
@@ -36,7 +37,8 @@ class Snapshot(NamedTuple):
   positions: np.ndarray  # [N, 3] float64, absolute (possibly unwrapped).
   types: np.ndarray  # [N] int32, 0 = A, 1 = B.
   box: np.ndarray  # [3] float64, periodic box lengths.
-  targets: Optional[np.ndarray]  # [N] float32 propensity, or None.
+  # [N] float32 propensity, [N, K] at K time indices (joint model), or None.
+  targets: Optional[np.ndarray]
   name: str = ""  # Where it came from, for messages and reports.
 
 
@@ -191,10 +193,28 @@ def system_targets(system: Dict[str, Any], time_index: int,
                     system["trajectory_target_positions"][time_index])
 
 
-def to_snapshot(system: Dict[str, Any], time_index: Optional[int],
+# Which targets to read: none, one time index ([N]) or several ([N, K]).
+TimeIndex = Union[None, int, Sequence[int]]
+
+
+def system_time(system: Dict[str, Any], time_index: int) -> float:
+  """The time of `time_index` (`time[time_indices[k]]`), NaN if not stored."""
+  try:
+    return float(system["time"][int(system["time_indices"][time_index])])
+  except (KeyError, IndexError, TypeError):
+    return float("nan")
+
+
+def to_snapshot(system: Dict[str, Any], time_index: TimeIndex,
                 name: str = "") -> Snapshot:
-  targets = (None if time_index is None
-             else system_targets(system, time_index, name))
+  """Targets [N] at one time index, [N, K] at a sequence of K, or none."""
+  if time_index is None:
+    targets = None
+  elif np.ndim(time_index) == 0:
+    targets = system_targets(system, time_index, name)
+  else:
+    targets = np.stack([system_targets(system, k, name) for k in time_index],
+                       axis=-1)
   return Snapshot(
       positions=np.asarray(system["positions"], np.float64),
       types=np.asarray(system["types"], np.int32),
@@ -212,7 +232,7 @@ def list_files(directory: str, split: str,
   return files[:max_files] if max_files else files
 
 
-def load_snapshots(files: Sequence[str], time_index: int,
+def load_snapshots(files: Sequence[str], time_index: TimeIndex,
                    progress: bool = False) -> List[Snapshot]:
   """Loads files one at a time, keeping only structure and target."""
   if progress:

@@ -90,7 +90,8 @@ def padding_budget(graphs: Sequence[jraph.GraphsTuple], graphs_per_batch: int,
 def pad_batch(graphs: Sequence[jraph.GraphsTuple], targets: Sequence[np.ndarray],
               budget: PaddingBudget
               ) -> Tuple[jraph.GraphsTuple, np.ndarray, np.ndarray]:
-  """Batches and pads graphs; returns (graph, targets [n_node], node mask).
+  """Batches and pads graphs; returns (graph, targets [n_node] or [n_node,
+  K] like the graphs', node mask).
 
   Padding edges point at the first padding node, after every real receiver,
   so receivers stay sorted; the mask is False on padding nodes.
@@ -103,7 +104,8 @@ def pad_batch(graphs: Sequence[jraph.GraphsTuple], targets: Sequence[np.ndarray]
         f"not fit the padding budget {budget}")
   padded = jraph.pad_with_graphs(batched, budget.n_node, budget.n_edge,
                                  budget.n_graph)
-  padded_targets = np.zeros(budget.n_node, np.float32)
+  padded_targets = np.zeros((budget.n_node,) + np.shape(targets[0])[1:],
+                            np.float32)
   padded_targets[:n_real] = np.concatenate(targets)
   mask = np.zeros(budget.n_node, bool)
   mask[:n_real] = True

@@ -14,7 +14,7 @@ every process, so all processes agree on buckets, budgets and steps.
 """
 
 import os
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import List, NamedTuple, Sequence, Tuple, Union
 
 from absl import logging
 import jax
@@ -32,7 +32,8 @@ DEMO_DATA = os.path.join(os.path.dirname(__file__), "demo_data")
 class Dataset(NamedTuple):
   """Graphs of one split with their targets, unpadded, on the host."""
   graphs: List[jraph.GraphsTuple]
-  targets: List[np.ndarray]  # [N] float32 each, in physical units.
+  # [N] float32 each, or [N, K] at K time indices; in physical units.
+  targets: List[np.ndarray]
   types: List[np.ndarray]  # [N] int32 each.
   names: List[str]
   # (p, P): these are files p::P of the split; graph i is file p + i * P.
@@ -46,15 +47,17 @@ class Dataset(NamedTuple):
 class Batch(NamedTuple):
   """What a device receives per step; leading [devices] axis when pmapped."""
   graph: jraph.GraphsTuple  # Padded to the run's budget.
-  targets: np.ndarray  # [n_node], standardised if configured.
+  targets: np.ndarray  # [n_node] or [n_node, K], standardised if configured.
   loss_mask: np.ndarray  # [n_node] bool: real type-A particles.
   first_graph: np.ndarray  # [] int32: dataset index; keys the augmentation.
 
 
 class TargetScale(NamedTuple):
-  """Targets are trained as (t - mean) / std; (0, 1) when not standardised."""
-  mean: float
-  std: float
+  """Targets are trained as (t - mean) / std; (0, 1) when not standardised.
+  [K] arrays when standardising targets at K time indices: each index has
+  its own scale."""
+  mean: Union[float, np.ndarray]
+  std: Union[float, np.ndarray]
 
 
 def data_directory(config: ml_collections.ConfigDict) -> str:
@@ -66,11 +69,34 @@ def data_directory(config: ml_collections.ConfigDict) -> str:
   return DEMO_DATA
 
 
-def load_dataset(directory: str, split: str, time_index: int, cutoff: float,
-                 max_files: int = 0, shard: Tuple[int, int] = (0, 1)
-                 ) -> Dataset:
+def target_time_index(config: ml_collections.ConfigDict
+                      ) -> data_lib.TimeIndex:
+  """What a run trains on: `data.time_index`, or with `data.time_indices`
+  set those indices, [N, K] targets for a joint model with one output per
+  index. Checked against the decoder's outputs before any data is read."""
+  indices = tuple(config.data.time_indices)
+  valid = range(data_lib.NUM_TIME_INDICES)
+  if (len(indices) == 1 or len(set(indices)) < len(indices)
+      or not set(indices) <= set(valid)):
+    raise ValueError(
+        "data.time_indices must be empty or 2 or more distinct indices in "
+        f"{valid.start}..{valid.stop - 1} (one: data.time_index), got "
+        f"{indices}")
+  outputs = config.model.decoder_sizes[-1]
+  if outputs != (len(indices) or 1):
+    raise ValueError(
+        f"model.decoder_sizes[-1] must equal len(data.time_indices) (one "
+        f"output per time index; 1 when unset), got {outputs} outputs for "
+        f"data.time_indices={indices}")
+  return indices or config.data.time_index
+
+
+def load_dataset(directory: str, split: str, time_index: data_lib.TimeIndex,
+                 cutoff: float, max_files: int = 0,
+                 shard: Tuple[int, int] = (0, 1)) -> Dataset:
   """Builds the graphs of files p::P of `DIR/split/aggregated*`, (p, P) =
-  `shard`: each process of a multi-host run reads only its own files."""
+  `shard`: each process of a multi-host run reads only its own files.
+  Targets at one time index, or [N, K] at a sequence of them."""
   files = data_lib.list_files(directory, split, max_files or None)
   process, num_processes = shard
   if len(files) < num_processes:
@@ -92,6 +118,8 @@ def target_scale(dataset: Dataset, standardize: bool) -> TargetScale:
     return TargetScale(0.0, 1.0)
   values = distributed.allgather_rows(np.concatenate(
       [t[ty == 0] for t, ty in zip(dataset.targets, dataset.types)]))
+  if values.ndim == 2:  # Per time index.
+    return TargetScale(values.mean(axis=0), values.std(axis=0))
   return TargetScale(float(values.mean()), float(values.std()))
 
 
@@ -231,8 +259,9 @@ def load_training_data(config: ml_collections.ConfigDict,
   """Reads this process's shard of both splits of `config.data` and groups
   the training graphs into size buckets for `num_devices` local devices."""
   process, num_processes = jax.process_index(), jax.process_count()
+  time_index = target_time_index(config)
   directory = data_directory(config)
-  kwargs = dict(time_index=config.data.time_index, cutoff=config.data.cutoff,
+  kwargs = dict(time_index=time_index, cutoff=config.data.cutoff,
                 shard=(process, num_processes))
   train = load_dataset(directory, "train",
                        max_files=config.data.max_train_files, **kwargs)

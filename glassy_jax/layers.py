@@ -71,6 +71,12 @@ class MLP(hk.Module):
     return self.tail(inputs @ w + b)
 
 
+def node_outputs(outputs: jax.Array) -> jax.Array:
+  """A decoder's [N, K] outputs as [N] when K = 1 (DeepMind's one
+  propensity per particle), else one column per time index."""
+  return outputs[..., 0] if outputs.shape[-1] == 1 else outputs
+
+
 def sum_received(values: jax.Array, receivers: jax.Array, num_nodes: int,
                  indices_are_sorted: bool) -> jax.Array:
   """Sum over received edges, accumulated in float32 whatever the dtype."""

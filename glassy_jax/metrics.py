@@ -15,9 +15,13 @@ def masked_squared_error_sum(predictions, targets, mask):
 
   Returned as a pair so data-parallel steps can sum both across devices and
   divide once: the same loss as one device holding the whole batch.
+  Predictions and targets [n_node, K] (a joint multi-time model) give one
+  sum per column, [K]; `mask` is [n_node].
   """
   weights = mask.astype(predictions.dtype)
-  return jnp.sum(weights * (predictions - targets) ** 2), jnp.sum(weights)
+  per_node = weights.reshape(weights.shape + (1,) * (predictions.ndim - 1))
+  return (jnp.sum(per_node * (predictions - targets) ** 2, axis=0),
+          jnp.sum(weights))
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -71,4 +75,24 @@ def score_split(predictions: Sequence[np.ndarray],
   pooled = [gather(np.concatenate([a[t == 0] for a, t in zip(arrays, types)]))
             for arrays in (predictions, targets)]
   summary["pooled_pearson_a"] = pearson(*pooled)
+  return summary
+
+
+def score_time_indices(predictions: Sequence[np.ndarray],
+                       targets: Sequence[np.ndarray],
+                       types: Sequence[np.ndarray],
+                       time_indices: Sequence[int],
+                       gather: Optional[Callable[[np.ndarray], np.ndarray]]
+                       = None) -> Dict[str, float]:
+  """`score_split` of each column k of [N, K] per-graph arrays (a joint
+  multi-time model), keyed `KEY/t{time_indices[k]}`, and under the plain
+  keys the mean over the indices: what selects a joint run's best
+  checkpoint, and where plots find a run's metrics whatever its kind."""
+  per_index = [score_split([p[:, k] for p in predictions],
+                           [y[:, k] for y in targets], types, gather)
+               for k in range(len(time_indices))]
+  summary = {key: float(np.mean([scores[key] for scores in per_index]))
+             for key in per_index[0]}
+  for index, scores in zip(time_indices, per_index):
+    summary.update({f"{key}/t{index}": value for key, value in scores.items()})
   return summary

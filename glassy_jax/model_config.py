@@ -18,11 +18,15 @@ NODE_FEATURES = ("type", "one_hot")
 IMPLEMENTATIONS = ("reference", "fused")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 EDGE_FEATURES = ("vector", "vector_rbf")
+ARCHITECTURES = ("bapst", "gcn")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """The architecture and how it is computed (`models.BapstNetwork`)."""
+  # "gcn": the graph convolutional baseline (glassy_jax/gcn.py), which reads
+  # mlp_sizes, num_steps and decoder_sizes only.
+  architecture: str = "bapst"
   mlp_sizes: Tuple[int, ...] = (64, 64)
   decoder_sizes: Tuple[int, ...] = (64, 64, 1)
   num_steps: int = 7  # Message-passing steps.
@@ -50,6 +54,7 @@ class ModelConfig:
   aggregation_scale: float = 1.0
 
   def __post_init__(self):
+    _check_choice("architecture", self.architecture, ARCHITECTURES)
     _check_choice("update_order", self.update_order, UPDATE_ORDERS)
     _check_choice("node_features", self.node_features, NODE_FEATURES)
     _check_choice("implementation", self.implementation, IMPLEMENTATIONS)

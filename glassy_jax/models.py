@@ -36,22 +36,26 @@ architecture or the parameters (measured in benchmarks/README.md):
 
 import functools
 import math
-from typing import Union
+from typing import Sequence, Union
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import jraph
 import ml_collections
+import numpy as np
 
 from glassy_jax import chunked_edges
 from glassy_jax import descriptors
+from glassy_jax import gcn
 from glassy_jax import layers
 from glassy_jax.model_config import ModelConfig
 
 
 class BapstNetwork(hk.Module):
-  """Predicts one scalar (the propensity) per node of a `GraphsTuple`."""
+  """Predicts the propensity per node of a `GraphsTuple`: [n_node], or
+  [n_node, K] when the decoder has K > 1 outputs (one per time index of a
+  joint multi-time model)."""
 
   def __init__(self, config: ModelConfig, name: str = "bapst"):
     super().__init__(name=name)
@@ -97,7 +101,7 @@ class BapstNetwork(hk.Module):
                else self._process_reference)
     h_v = process(enc_v, edges.astype(self._dtype), graph.senders,
                   graph.receivers)
-    return self._decoder(h_v.astype(jnp.float32))[..., 0]
+    return layers.node_outputs(self._decoder(h_v.astype(jnp.float32)))
 
   def _run_steps(self, step, h_v, h_e):
     """`h_v, h_e = step(edge_mlp, node_mlp, h_v, h_e)` for every block, each
@@ -233,22 +237,28 @@ class BapstNetwork(hk.Module):
 
 def make_network(config: Union[ModelConfig, ml_collections.ConfigDict]
                  ) -> hk.Transformed:
-  """`init(rng, graph)` / `apply(params, None, graph) -> [n_node]`.
+  """`init(rng, graph)` / `apply(params, None, graph) -> [n_node]` (or
+  [n_node, K], `BapstNetwork`): the Bapst network, or the GCN baseline
+  when `architecture` is "gcn".
 
   `config`: typed, or a training config's `model` (validated here).
   """
   config = ModelConfig.of(config)
+  network = (gcn.GraphConvolutionalNetwork if config.architecture == "gcn"
+             else BapstNetwork)
 
   def forward(graph: jraph.GraphsTuple) -> jax.Array:
-    return BapstNetwork(config)(graph)
+    return network(config)(graph)
 
   return hk.transform(forward)
 
 
-def make_predictor(network: hk.Transformed, target_mean: float = 0.0,
-                   target_std: float = 1.0):
-  """The one inference path: jitted `predict(params, graph) -> [n_node]` in
-  target units (standardised training targets undone).
+def make_predictor(network: hk.Transformed,
+                   target_mean: Union[float, Sequence[float]] = 0.0,
+                   target_std: Union[float, Sequence[float]] = 1.0):
+  """The one inference path: jitted `predict(params, graph) -> [n_node]` (or
+  [n_node, K]) in target units: standardised training targets undone, per
+  time index when `target_mean` / `target_std` hold one value per output.
 
   Training-time evaluation, `apply`, `evaluate` and the plots all use it, so
   their metrics agree on every backend: matrix products run in full float32
@@ -256,9 +266,13 @@ def make_predictor(network: hk.Transformed, target_mean: float = 0.0,
   predictions).
   """
 
+  # float32, as a Python float would be cast.
+  mean = np.asarray(target_mean, np.float32)
+  std = np.asarray(target_std, np.float32)
+
   @jax.jit
   def predict(params: hk.Params, graph: jraph.GraphsTuple) -> jax.Array:
     with jax.default_matmul_precision("highest"):
-      return network.apply(params, None, graph) * target_std + target_mean
+      return network.apply(params, None, graph) * std + mean
 
   return predict

@@ -33,9 +33,9 @@ from PIL import Image
 
 from glassy_jax import apply
 from glassy_jax import atomic
+from glassy_jax import baselines
 from glassy_jax import cli
 from glassy_jax import data
-from glassy_jax import evaluate
 from glassy_jax import metrics
 
 DPI = 150
@@ -46,6 +46,7 @@ SIZES = {"curves": (10.0, 4.0), "correlation_vs_time": (6.0, 4.5),
 # depths of a slab overlap less in projection.
 _DRAWN_DIAMETERS = 0.75 * np.array([1.0, 0.88])
 _TYPE_STYLE = (("A", "tab:blue"), ("B", "tab:red"))
+_BASELINE_COLORS = ("tab:gray", "tab:brown", "tab:olive")
 
 
 class PlotError(ValueError):
@@ -150,36 +151,59 @@ def time_to_accuracy(workdirs: Dict[str, str],
 
 
 # ---------------------------------------------------- correlation vs time
-def read_table(path: str) -> Dict[str, np.ndarray]:
-  """An `evaluate` CSV as float columns, sorted by time."""
+def read_table(path: str) -> Dict[Tuple[str, str], Dict[str, np.ndarray]]:
+  """A table CSV (`glassy_jax.evaluate` or `.baselines`) as float columns
+  sorted by time, per (model, data directory) of its rows."""
   try:
     with open(path, newline="") as f:
       rows = list(csv.DictReader(f))
-    columns = {key: np.array([float(r[key]) for r in rows])
-               for key in ("time", "pearson_a", "pearson_a_std", "pearson_b")}
+    groups: Dict[Tuple[str, str], List[dict]] = {}
+    for row in rows:
+      groups.setdefault((row.get("model", ""), row.get("data", "")),
+                        []).append(row)
+    tables = {key: {column: np.array([float(r[column]) for r in members])
+                    for column in ("time", "pearson_a", "pearson_a_std",
+                                   "pearson_b")}
+              for key, members in groups.items()}
   except (KeyError, ValueError, TypeError):
     raise PlotError(f"{path}: not a table written by glassy_jax.evaluate"
                     ) from None
-  if not rows or not np.all(np.isfinite(columns["time"])):
+  if not rows or not all(np.all(np.isfinite(t["time"]))
+                         for t in tables.values()):
     raise PlotError(f"{path}: needs a finite time in every row (the data "
                     "files must carry time and time_indices)")
-  order = np.argsort(columns["time"])
-  return {key: value[order] for key, value in columns.items()}
+  return {key: {column: values[np.argsort(table["time"])]
+                for column, values in table.items()}
+          for key, table in tables.items()}
 
 
 def correlation_vs_time(tables: Sequence[str],
                         labels: Sequence[str]) -> Figure:
-  """Pearson r (A with its std band, B dashed) against time, log axis."""
+  """Pearson r against time, log axis: each network's A (with its std band)
+  and B (dotted), and the physical baselines' A as dashed lines."""
   if len(labels) != len(tables):
     raise PlotError(f"{len(labels)} labels for {len(tables)} tables")
   figure, (ax,) = _figure("correlation_vs_time")
-  for i, (path, label) in enumerate(zip(tables, labels)):
-    table, color = read_table(path), f"C{i}"
-    t, mean, std = table["time"], table["pearson_a"], table["pearson_a_std"]
-    ax.plot(t, mean, "o-", color=color, label=f"{label}: A")
-    ax.fill_between(t, mean - std, mean + std, color=color, alpha=0.2)
-    ax.plot(t, table["pearson_b"], "s--", color=color, mfc="none",
-            label=f"{label}: B")
+  drawn_baselines = 0
+  models = 0
+  for path, label in zip(tables, labels):
+    groups = read_table(path)
+    directories = {directory for _, directory in groups}
+    for (model, directory), table in groups.items():
+      name = label if len(directories) == 1 else (
+          f"{label} on {os.path.basename(os.path.normpath(directory))}")
+      t, mean = table["time"], table["pearson_a"]
+      if model in baselines.BASELINES:
+        ax.plot(t, mean, "--", lw=1.2, label=f"{model}: A",
+                color=_BASELINE_COLORS[drawn_baselines % 3])
+        drawn_baselines += 1
+        continue
+      color, std = f"C{models}", table["pearson_a_std"]
+      models += 1
+      ax.plot(t, mean, "o-", color=color, label=f"{name}: A")
+      ax.fill_between(t, mean - std, mean + std, color=color, alpha=0.2)
+      ax.plot(t, table["pearson_b"], "s:", color=color, mfc="none",
+              label=f"{name}: B")
   ax.set_xscale("log")
   ax.set(xlabel="time (LJ units)", ylabel="Pearson r (predicted vs true)",
          title="correlation vs time")
@@ -202,15 +226,16 @@ def predict_file(checkpoint: str, path: str,
   """Predicts one DeepMind system; targets at `time_index` when it has any."""
   predict_fn, metadata = apply.load_model(checkpoint)
   if time_index is None:
-    time_index = metadata.time_index
+    time_index = (metadata.time_indices[0] if metadata.time_indices
+                  else metadata.time_index)
   system = data.load_system(path)
   snapshot = data.to_snapshot(
       system, time_index if data.num_targets(system) else None, path)
-  predictions = apply.predict_snapshots(
-      predict_fn, [snapshot],
-      cutoff=metadata.cutoff)[0]
+  predictions = apply.at_time_index(
+      apply.predict_snapshots(predict_fn, [snapshot], cutoff=metadata.cutoff),
+      metadata, time_index)[0]
   return Prediction(snapshot, predictions, time_index,
-                    evaluate.system_time(system, time_index))
+                    data.system_time(system, time_index))
 
 
 def describe(prediction: Prediction) -> str:

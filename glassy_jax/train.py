@@ -8,9 +8,11 @@ best checkpoint, and checkpointing.
 One update takes `graphs_per_device` graphs on each local device (DeepMind:
 one graph, one device). Each device scores its own graphs; squared errors and
 A-particle counts are summed across devices before dividing, so a pmapped
-step is the step one device would take on the whole global batch. The
-augmentation key of step s is fold_in(key, s) and the data order follows
-from the step too (`input_pipeline`), which makes resumption exact.
+step is the step one device would take on the whole global batch (a joint
+multi-time model, `data.time_indices`, has one such mean squared error per
+time index and their mean as its loss). The augmentation key of step s is
+fold_in(key, s) and the data order follows from the step too
+(`input_pipeline`), which makes resumption exact.
 
 Multi-host (`distributed.enabled`, see glassy_jax/distributed.py): the
 global batch is P processes x local devices x graphs per device, and the
@@ -26,7 +28,7 @@ import json
 import os
 import signal
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
 
 from absl import logging
 import haiku as hk
@@ -115,7 +117,7 @@ def make_train_step(network: hk.Transformed,
       predictions = network.apply(params, None, graph)
       sse, _ = metrics_lib.masked_squared_error_sum(
           predictions, batch.targets, batch.loss_mask)
-      return sse / count
+      return jnp.mean(sse / count)  # Over time indices, if several.
 
     local_loss, local_grads = jax.value_and_grad(loss_fn)(state.params)
     loss = jax.lax.psum(local_loss, distributed.AXIS)
@@ -140,14 +142,21 @@ def make_train_step(network: hk.Transformed,
 
 # -------------------------------------------------------------- evaluation
 def evaluate(predict, params: hk.Params, dataset: input_pipeline.Dataset,
-             budgets: List[graphs_lib.PaddingBudget]) -> Dict[str, float]:
-  """`metrics.score_split` of the split. Each process predicts its shard;
-  rows are gathered, so every process returns the whole split's metrics."""
+             budgets: List[graphs_lib.PaddingBudget],
+             time_indices: Sequence[int] = ()) -> Dict[str, float]:
+  """`metrics.score_split` of the split, or for a joint model's
+  `time_indices` `metrics.score_time_indices`. Each process predicts its
+  shard; rows are gathered, so every process returns the whole split's
+  metrics."""
   predictions = []
   for graph, targets, budget in zip(dataset.graphs, dataset.targets, budgets):
     padded, _, _ = graphs_lib.pad_batch([graph], [targets], budget)
     predictions.append(
         np.asarray(predict(params, padded))[:int(graph.n_node[0])])
+  if time_indices:
+    return metrics_lib.score_time_indices(
+        predictions, dataset.targets, dataset.types, time_indices,
+        gather=distributed.allgather_rows)
   return metrics_lib.score_split(predictions, dataset.targets, dataset.types,
                                  gather=distributed.allgather_rows)
 
@@ -225,6 +234,7 @@ def _setup(config: ml_collections.ConfigDict, workdir: str
 
   metadata = checkpoints.CheckpointMetadata(
       model=model, time_index=config.data.time_index,
+      time_indices=tuple(config.data.time_indices),
       cutoff=config.data.cutoff, target_mean=data.scale.mean,
       target_std=data.scale.std, config=json.loads(config.to_json()))
   run = _Run(
@@ -291,10 +301,12 @@ def _rollback(run: _Run, state: Any, rollbacks: int, skipped: int,
 def _evaluate_and_keep_best(run: _Run, state: Any, step: int, best: float,
                             writer, elapsed: float
                             ) -> Tuple[Dict[str, float], float]:
-  """Test metrics; the parameters go to best.npz when they beat `best`."""
+  """Test metrics; the parameters go to best.npz when they beat `best`
+  (for a joint model, the mean over its time indices of `train.metric`)."""
   params = distributed.unreplicate(state.params)
   test_metrics = evaluate(run.predict, params, run.data.test,
-                          run.data.test_budgets)
+                          run.data.test_budgets,
+                          tuple(run.config.data.time_indices))
   _log_test(writer, step, elapsed, test_metrics)
   metric = test_metrics[("pearson_a" if run.config.train.metric ==
                          "per_graph" else "pooled_pearson_a")]
@@ -423,6 +435,12 @@ def _log_test(writer, step, elapsed, test_metrics):
                test_metrics["pearson_a"], test_metrics["pearson_a_std"],
                test_metrics["pooled_pearson_a"], test_metrics["l1_a"],
                test_metrics["l2_a"], test_metrics["pearson_b"])
+  per_index = [f"{key[len('pearson_a/'):]} {value:.4f}"
+               for key, value in test_metrics.items()
+               if key.startswith("pearson_a/")]
+  if per_index:  # A joint model: the line above holds their means.
+    logging.info("step %d test pearson_a per time index: %s", step,
+                 ", ".join(per_index))
   writer.write_scalars(step, "test", dict(elapsed_s=elapsed, **test_metrics))
 
 

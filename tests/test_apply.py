@@ -16,6 +16,7 @@ from glassy_jax import lammps_io
 from glassy_jax import metrics
 
 from conftest import REPO, reference_file
+from conftest import make_random_checkpoint, synthetic_system
 from conftest import PUBLISHED_CHECKPOINT as PREFIX
 
 # A 4096-particle Kob-Andersen system shipped with the package (T = 0.64).
@@ -238,6 +239,57 @@ def test_edge_chunks_give_the_same_predictions(demo, expected):
   predict_fn, _ = apply.load_model("t044_s09", edge_chunk_size=5000)
   chunked = apply.predict_snapshots(predict_fn, [demo])[0]
   np.testing.assert_allclose(chunked, expected, atol=1e-5)
+
+
+def test_joint_checkpoint_writes_a_column_per_time_index(tmp_path):
+  """A joint checkpoint's predictions [N, K] (each index's target scale
+  undone) and per-index Pearson in the npz, one `propensity_t{index}`
+  column per index in a dump; `--time_index` does not apply to it."""
+  indices = (0, 4, 9)
+  checkpoint = tmp_path / "joint.npz"
+  make_random_checkpoint(checkpoint, time_indices=indices,
+                         target_mean=(0.1, 0.2, 0.3),
+                         target_std=(0.5, 1.0, 2.0))
+  path = str(tmp_path / "aggregated-000.pickle")
+  data.write_system(path, synthetic_system(5))
+  predict_fn, metadata = apply.load_model(str(checkpoint))
+  snapshot = data.to_snapshot(data.load_system(path), indices)
+  (expected,) = apply.predict_snapshots(predict_fn, [snapshot])
+  assert metadata.time_indices == indices and expected.shape == (216, 3)
+  a = snapshot.types == 0
+
+  out = tmp_path / "joint_out.npz"
+  result = _cli(f"--checkpoint={checkpoint}", f"--input={path}",
+                f"--output={out}")
+  assert result.returncode == 0, result.stderr
+  with np.load(out) as z:
+    np.testing.assert_array_equal(z["time_indices"], indices)
+    np.testing.assert_allclose(z["predictions"], expected, atol=1e-5)
+    np.testing.assert_array_equal(z["targets"], snapshot.targets)
+    for k, index in enumerate(indices):
+      r = metrics.pearson(expected[a, k], snapshot.targets[a, k])
+      assert z["pearson_a"][k] == pytest.approx(r, abs=1e-5)
+      assert f"time index {index}: Pearson r over 1 frame(s)" in result.stdout
+
+  dump = tmp_path / "joint_out.dump"
+  result = _cli(f"--checkpoint={checkpoint}", f"--input={path}",
+                f"--output={dump}", "--format=lammps")
+  assert result.returncode == 0, result.stderr
+  (frame,) = lammps_io.read_dump(str(dump))
+  assert list(frame.extra) == ["propensity_t0", "propensity_t4",
+                               "propensity_t9"]
+  for k, index in enumerate(indices):
+    np.testing.assert_allclose(frame.extra[f"propensity_t{index}"],
+                               expected[:, k], atol=1e-5)
+
+  result = _cli(f"--checkpoint={checkpoint}", f"--input={path}",
+                f"--output={out}", "--time_index=4")
+  assert result.returncode != 0 and "leave it unset" in result.stderr
+  with pytest.raises(data.DataError, match=r"predicts time indices \(0, 4, "
+                     r"9\) only"):
+    apply.at_time_index([expected], metadata, 5)
+  np.testing.assert_array_equal(
+      apply.at_time_index([expected], metadata, 9)[0], expected[:, 2])
 
 
 def test_refuses_checkpoint_of_another_network(tmp_path):

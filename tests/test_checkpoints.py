@@ -33,6 +33,22 @@ def test_metadata_round_trip(tmp_path):
   assert saved == dataclasses.replace(metadata, step=7)
 
 
+def test_joint_metadata_round_trip(tmp_path):
+  """A joint model's time indices and per-index target scale, from the
+  arrays training computes, come back as the tuples they were saved as."""
+  metadata = checkpoints.CheckpointMetadata(
+      model=ModelConfig(decoder_sizes=(64, 64, 3)), time_indices=[0, 4, 9],
+      target_mean=np.array([0.1, 0.2, 0.3]),
+      target_std=np.array([0.5, 1.0, 2.0], np.float32))
+  assert metadata.time_indices == (0, 4, 9)
+  assert metadata.target_mean == (0.1, 0.2, 0.3)
+  assert metadata.target_std == (0.5, 1.0, 2.0)
+  path = str(tmp_path / "joint.npz")
+  checkpoints.save(path, {"params": {"m": {"w": np.zeros(2)}}}, metadata)
+  _, loaded = checkpoints.load(path)
+  assert loaded == metadata
+
+
 def test_older_files_load_with_defaults(tmp_path):
   """A file from before the fast-variant options and target statistics."""
   old_model = {"mlp_sizes": [64, 64], "decoder_sizes": [64, 64, 1],
@@ -44,8 +60,8 @@ def test_older_files_load_with_defaults(tmp_path):
                      "a_key_this_version_ignores": 1})
   params, metadata = checkpoints.load_params(path)
   assert metadata.model == ModelConfig()
-  assert (metadata.time_index, metadata.target_mean,
-          metadata.target_std) == (9, 0.0, 1.0)
+  assert (metadata.time_index, metadata.time_indices, metadata.target_mean,
+          metadata.target_std) == (9, (), 0.0, 1.0)
   assert params["m"]["w"].shape == (2, 3)
 
 
@@ -56,6 +72,14 @@ def test_older_files_load_with_defaults(tmp_path):
     ({"model_config": {"update_order": "backwards"}},
      "model.update_order must be one of"),
     ({"model_config": {}, "target_std": 0.0}, "target_std must be a positive"),
+    ({"model_config": {}, "time_indices": [0, 9]},
+     r"decoder_sizes\[-1\] is 1, time_indices \(0, 9\) needs 2"),
+    ({"model_config": {"decoder_sizes": [64, 2]}},
+     r"decoder_sizes\[-1\] is 2, time_indices \(\) needs 1"),
+    ({"model_config": {"decoder_sizes": [64, 2]}, "time_indices": [0, 9],
+      "target_mean": [0.1, 0.2, 0.3]}, "target_mean has 3 values for 2"),
+    ({"model_config": {"decoder_sizes": [64, 2]}, "time_indices": [0, 9],
+      "target_std": [1.0, -1.0]}, "target_std must be a positive"),
 ])
 def test_bad_metadata_is_named(tmp_path, metadata, message):
   path = _write_raw(tmp_path / "bad.npz", metadata)

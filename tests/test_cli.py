@@ -55,4 +55,5 @@ def test_os_errors_read_as_path_and_reason():
   error = FileNotFoundError(2, "No such file or directory", "/a/b")
   assert cli._message(error) == "/a/b: No such file or directory"
   written = atomic.write_error("/c", error)
-  assert cli._message(written) == "cannot write to /c: No such file or directory"
+  assert cli._message(written) == (
+      "cannot write to /c: No such file or directory")

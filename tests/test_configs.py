@@ -9,6 +9,7 @@ import pytest
 
 from configs import bapst
 from configs import fast
+from configs import fast_all_times
 from configs import simulate_ka
 from configs import ter2023
 from glassy_jax import checkpoints
@@ -39,7 +40,8 @@ def test_presets_change_what_they_say(module, preset, changes):
     assert default[key] != value, f"{key} is already {value} by default"
 
 
-@pytest.mark.parametrize("module", [bapst, ter2023, fast, simulate_ka])
+@pytest.mark.parametrize("module",
+                         [bapst, ter2023, fast, fast_all_times, simulate_ka])
 def test_unknown_presets_are_refused(module):
   with pytest.raises(ValueError, match="unknown preset"):
     module.get_config("bogus")
@@ -48,6 +50,7 @@ def test_unknown_presets_are_refused(module):
 def test_bapst_defaults_are_deepminds():
   config = bapst.get_config()
   assert config.data.time_index == 9 and config.data.cutoff == 2.0
+  assert config.data.time_indices == ()  # One model per time index.
   assert config.model.num_steps == 7 and config.model.shared_weights
   assert config.model.update_order == "sequential"
   assert config.model.node_features == "type"
@@ -100,6 +103,18 @@ def test_fast_departs_from_bapst_only_where_its_docstring_says(preset):
   assert expected <= changed <= expected | run_length
   assert variant["model.edge_features"] == "vector_rbf"
   assert variant["model.angular_channels"] > 0
+
+
+@pytest.mark.parametrize("preset", ["", "demo", "test"])
+def test_fast_all_times_departs_from_fast_only_in_its_head(preset):
+  """One output per time index, all ten, and fast.py's run lengths (240
+  steps for the demo)."""
+  base, joint = _flat(fast.get_config(preset)), _flat(
+      fast_all_times.get_config(preset))
+  assert {k for k in base if base[k] != joint[k]} == {
+      "data.time_indices", "model.decoder_sizes"}
+  assert joint["data.time_indices"] == tuple(range(10))
+  assert joint["model.decoder_sizes"] == (64, 64, 10)
 
 
 def test_every_config_override_in_the_readme_exists():

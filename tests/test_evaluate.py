@@ -12,6 +12,7 @@ from glassy_jax import data
 from glassy_jax import evaluate
 from glassy_jax import graphs
 from glassy_jax import input_pipeline
+from glassy_jax import tables
 from conftest import PUBLISHED_CHECKPOINT, REPO, TEST_SMALL
 from conftest import make_random_checkpoint
 from conftest import write_synthetic_dataset
@@ -38,7 +39,7 @@ def test_rows_agree_with_numpy(setup):
   rows = evaluate.evaluate_checkpoint(setup["checkpoint"], setup["data"],
                                       "test", None, None)
   assert [r["time_index"] for r in rows] == list(range(10))
-  assert all(set(r) == set(evaluate.COLUMNS) for r in rows)
+  assert all(set(r) == set(tables.COLUMNS) for r in rows)
 
   k = 4  # Recomputed from scratch: raw trajectories, unpadded graphs.
   per_a, per_b, pooled, errors = [], [], [], []
@@ -81,24 +82,9 @@ def test_cli_prints_and_writes_tables(setup):
   with open(f"{prefix}.csv") as f:
     rows = list(csv.DictReader(f))
   assert [int(r["time_index"]) for r in rows] == [0, 9]
-  assert tuple(rows[0]) == evaluate.COLUMNS
+  assert tuple(rows[0]) == tables.COLUMNS
   with open(f"{prefix}.md", encoding="utf-8") as f:
     assert len(f.read().strip().splitlines()) == 2 + 2 + 2  # Title, table.
-
-
-def test_tables_appear_whole(tmp_path):
-  """A table whose writing fails half-way leaves the previous one."""
-  row = dict.fromkeys(evaluate.COLUMNS, 0.5)
-  prefix = str(tmp_path / "table")
-  evaluate.write_tables(prefix, [row], "before")
-  with open(prefix + ".csv") as f:
-    before = f.read()
-  with pytest.raises(ValueError, match="not in fieldnames"):
-    evaluate.write_tables(prefix, [dict(row, pearson_a=0.9),
-                                   dict(row, extra=1.0)], "after")
-  with open(prefix + ".csv") as f:
-    assert f.read() == before
-  assert sorted(os.listdir(tmp_path)) == ["table.csv", "table.md"]
 
 
 @pytest.mark.parametrize("case",
@@ -133,7 +119,7 @@ def test_published_checkpoint_on_deepmind_test_file(tmp_path):
              for r in rows)
   assert rows[0]["is_value"] == pytest.approx(0.9)
   assert rows[9]["is_value"] == pytest.approx(np.exp(-1))
-  print("\n" + evaluate.markdown_table(rows))
+  print("\n" + tables.markdown_table(rows))
 
 
 def test_bundled_checkpoint_by_name_on_demo_data(tmp_path):
@@ -150,3 +136,55 @@ def test_bundled_checkpoint_by_name_on_demo_data(tmp_path):
   assert all(int(r["num_files"]) == 4 for r in rows)
   print(f"Pearson r (A) at index 0: {float(rows[0]['pearson_a']):.4f}")
   assert float(rows[0]["pearson_a"]) > 0.75
+
+
+def test_cli_scores_several_temperatures_with_baselines(setup):
+  """One block of rows per data directory, with the temperature its files
+  record, and the baselines' rows (fitted on that directory's train/)."""
+  directories = []
+  for temperature in (0.44, 0.5):
+    directory = write_synthetic_dataset(
+        setup["root"] / f"T{temperature}", num_train=2, num_test=1)
+    for path in data.list_files(directory, "test"):
+      system = data.load_system(path)
+      system["metadata"]["temperature"] = temperature
+      data.write_system(path, system)
+    directories.append(directory)
+  prefix = setup["root"] / "temperatures"
+  result = _cli(f"--checkpoint={setup['checkpoint']}",
+                f"--data={','.join(directories)}", "--time_indices=0,5",
+                "--baselines=density,radial_ridge", f"--output={prefix}")
+  assert result.returncode == 0, result.stderr
+  with open(f"{prefix}.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [(r["model"], float(r["temperature"]), int(r["time_index"]))
+          for r in rows] == [
+              (model, temperature, index)
+              for temperature in (0.44, 0.5)
+              for model in (setup["checkpoint"], "density", "radial_ridge")
+              for index in (0, 5)]
+  assert all(np.isfinite(float(r["pearson_a"])) for r in rows)
+  assert "| radial_ridge | T0.5 | 0.5 | 5 |" in result.stdout
+
+
+def test_joint_checkpoint_is_scored_with_each_index_output(setup):
+  """Column k of a joint model is scored against the targets of its k-th
+  time index: the rows equal single-output scoring of that column."""
+  path = setup["root"] / "joint.npz"
+  network, params = make_random_checkpoint(path, time_indices=(2, 7))
+  rows = evaluate.evaluate_checkpoint(str(path), setup["data"])
+  assert [r["time_index"] for r in rows] == [2, 7]
+  for column, k in enumerate((2, 7)):
+    per_a = []
+    for file in setup["files"]:
+      system = data.load_system(file)
+      predictions = np.asarray(network.apply(
+          params, None, graphs.build_graph(data.to_snapshot(system, None))))
+      assert predictions.shape == (len(system["types"]), 2)
+      is_a = system["types"] == 0
+      per_a.append(np.corrcoef(predictions[is_a, column],
+                               data.system_targets(system, k)[is_a])[0, 1])
+    np.testing.assert_allclose(rows[column]["pearson_a"], np.mean(per_a),
+                               atol=1e-4)
+  with pytest.raises(data.DataError, match=r"predicts time indices \(2, 7\)"):
+    evaluate.evaluate_checkpoint(str(path), setup["data"], "test", [3])

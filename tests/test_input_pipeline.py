@@ -1,13 +1,19 @@
 """Size buckets, epoch plans and batches: every graph once, the same plan on
-every process, and the batch of a step from the step alone."""
+every process, and the batch of a step from the step alone; a joint model's
+time indices and per-index target scale."""
 
+import haiku as hk
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import bapst
+from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
 from glassy_jax import input_pipeline
+from glassy_jax import models
+from glassy_jax.model_config import ModelConfig
 
 
 def _global_plan(n_node, num_processes, epoch, per_device=1, num_devices=2):
@@ -88,3 +94,56 @@ def test_batch_of_a_step_depends_on_the_step_alone(synthetic_dataset):
              for g in batch.first_graph] for e in range(3)]
   assert all(sorted(e) == list(range(len(data.train.graphs))) for e in epochs)
   assert len(set(map(tuple, epochs))) > 1
+
+
+@pytest.mark.parametrize("indices, outputs, message", [
+    ((0, 12), 2, r"data.time_indices must be empty or 2 or more distinct "
+     r"indices in 0..9 \(one: data.time_index\), got \(0, 12\)"),
+    ((4, 4), 2, "or 2 or more distinct indices"),
+    ((4,), 1, "or 2 or more distinct indices"),
+    ((0, 9), 1, r"model.decoder_sizes\[-1\] must equal "
+     r"len\(data.time_indices\) .* got 1 outputs"),
+    ((), 3, r"model.decoder_sizes\[-1\] must equal"),
+])
+def test_time_indices_must_fit_the_decoder(indices, outputs, message):
+  config = bapst.get_config("test")
+  config.data.time_indices = indices
+  config.model.decoder_sizes = (64, 64, outputs)
+  with pytest.raises(ValueError, match=message):
+    input_pipeline.target_time_index(config)
+
+
+def test_joint_targets_are_standardised_per_time_index(synthetic_dataset,
+                                                       tmp_path):
+  """Each time index has its own mean and standard deviation (over A
+  targets), the checkpoint keeps them, and the predictor built from it
+  brings standardised outputs back to each index's units."""
+  config = bapst.get_config("test")
+  config.data.update(directory=synthetic_dataset, time_indices=(0, 9),
+                     standardize_targets=True)
+  config.model.decoder_sizes = (64, 2)
+  assert input_pipeline.target_time_index(config) == (0, 9)
+  data = input_pipeline.load_training_data(config, num_devices=2)
+  a_targets = np.concatenate([t[ty == 0] for t, ty in zip(data.train.targets,
+                                                          data.train.types)])
+  np.testing.assert_allclose(data.scale.mean, a_targets.mean(axis=0))
+  np.testing.assert_allclose(data.scale.std, a_targets.std(axis=0))
+  assert data.scale.mean[1] > 2 * data.scale.mean[0]  # Later: further.
+  batch = input_pipeline.make_batch(data.train, [0], data.buckets[0].budget,
+                                    data.scale)
+  real = len(data.train.targets[0])
+  np.testing.assert_allclose(
+      batch.targets[:real], (data.train.targets[0] - data.scale.mean)
+      / data.scale.std, rtol=1e-6)
+
+  path = str(tmp_path / "joint.npz")
+  checkpoints.save(path, {}, checkpoints.CheckpointMetadata(
+      model=ModelConfig.of(config.model), time_indices=(0, 9),
+      target_mean=data.scale.mean, target_std=data.scale.std))
+  _, metadata = checkpoints.load(path)
+  # A network whose outputs are the standardised targets.
+  network = hk.transform(lambda graph: jnp.asarray(batch.targets))
+  predict = models.make_predictor(network, metadata.target_mean,
+                                  metadata.target_std)
+  np.testing.assert_allclose(np.asarray(predict({}, batch.graph))[:real],
+                             data.train.targets[0], rtol=1e-5)

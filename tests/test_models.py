@@ -379,6 +379,15 @@ def test_bad_fast_option_is_named(snapshot, options, message):
     predict(model_config(**options), graphs_lib.build_graph(snapshot))
 
 
+def test_one_output_per_time_index_of_a_joint_model(snapshot):
+  """K decoder outputs give [n_node, K]; DeepMind's one output keeps
+  [n_node] (the published checkpoint's shape)."""
+  graph = graphs_lib.build_graph(snapshot)
+  joint, _ = predict(model_config(num_steps=1, decoder_sizes=(64, 3)), graph)
+  single, _ = predict(model_config(num_steps=1, decoder_sizes=(64, 1)), graph)
+  assert joint.shape == (216, 3) and single.shape == (216,)
+
+
 def test_predictor_undoes_the_target_scale_at_full_precision(snapshot):
   """The one inference path (training evaluation, apply, evaluate): physical
   units, and float32 matrix products on every backend (no TF32)."""

@@ -10,8 +10,8 @@ from PIL import Image
 import pytest
 
 from glassy_jax import data
-from glassy_jax import evaluate
 from glassy_jax import plotting
+from glassy_jax import tables
 from conftest import REPO, synthetic_system
 from conftest import make_random_checkpoint
 from conftest import record_atomic_writes
@@ -82,22 +82,30 @@ def test_learning_curves(workdir):
 
 
 def test_correlation_vs_time(root):
-  tables = []
+  """Networks solid with B dotted; baselines of the same table dashed."""
+  paths = []
   for name, shift in (("a", 0.0), ("b", 0.1)):
-    rows = [dict.fromkeys(evaluate.COLUMNS, 0.1) for _ in range(10)]
+    rows = [dict(dict.fromkeys(tables.COLUMNS, 0.1), model=f"{name}.npz",
+                 data="demo") for _ in range(10)]
     for k, row in enumerate(rows):
       row.update(time_index=k, time=0.1 * 3 ** k, pearson_a=0.9 - k / 20
                  + shift, pearson_b=0.7 - k / 20)
-    evaluate.write_tables(str(root / name), rows, name)
-    tables.append(str(root / f"{name}.csv"))
-  figure = plotting.correlation_vs_time(tables, ["a", "b"])
+    if name == "b":
+      rows += [dict(row, model="epot", pearson_a=0.2) for row in rows]
+    tables.write_tables(str(root / name), rows, name)
+    paths.append(str(root / f"{name}.csv"))
+  figure = plotting.correlation_vs_time(paths, ["a", "b"])
   (ax,) = figure.axes
   lines = _lines(ax)
-  assert sorted(lines) == ["a: A", "a: B", "b: A", "b: B"]
+  assert sorted(lines) == ["a: A", "a: B", "b: A", "b: B", "epot: A"]
   np.testing.assert_allclose(lines["b: A"][1], [1.0 - k / 20
                                                 for k in range(10)])
   np.testing.assert_allclose(lines["a: B"][0], [0.1 * 3 ** k
                                                 for k in range(10)])
+  assert lines["epot: A"][1] == [0.2] * 10
+  styles = {l.get_label(): l.get_linestyle() for l in ax.get_lines()}
+  assert styles["epot: A"] == "--" and styles["a: A"] == "-"
+  assert styles["a: B"] == ":"
   assert ax.get_xscale() == "log"
   _assert_png(figure, "correlation_vs_time", root / "correlation.png")
 

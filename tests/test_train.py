@@ -13,7 +13,10 @@ import pytest
 
 from configs import bapst
 from configs import fast
+from configs import fast_all_times
+from glassy_jax import apply
 from glassy_jax import checkpoints
+from glassy_jax import data
 from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
 from glassy_jax import input_pipeline
@@ -78,6 +81,41 @@ def test_pmap_step_equals_single_device_step(small_train_set):
   assert max(jax.tree.leaves(changed)) > 1e-6
 
 
+def test_joint_loss_is_the_mean_over_time_indices_of_masked_mses(
+    synthetic_dataset):
+  """Per time index: squared errors over the real A particles of both
+  devices, divided by their count; then the mean over indices. Padding
+  nodes and B particles count in no column, whatever their targets."""
+  dataset = input_pipeline.load_dataset(synthetic_dataset, "train",
+                                        time_index=(0, 4, 9), cutoff=2.0,
+                                        max_files=2)
+  config = fast_all_times.get_config("test")
+  config.model.update(num_steps=1, mlp_sizes=(16, 16), decoder_sizes=(16, 3))
+  network = models.make_network(config.model)
+  optimizer = train.make_optimizer(config, 2, 10)
+  budget = graphs_lib.padding_budget(dataset.graphs, 1)
+  batches = [_graph_batch(dataset, [i], budget) for i in (0, 1)]
+  params = network.init(jax.random.PRNGKey(0), batches[0].graph)
+  squared_errors, count, noisy = np.zeros(3), 0, []
+  for batch in batches:
+    graph = batch.graph
+    real_a = ((np.arange(len(graph.nodes)) < graph.n_node[0])
+              & (graph.nodes[:, 0] == 0))
+    assert (~real_a).sum() > 1  # B particles and padding.
+    errors = np.asarray(network.apply(params, None, graph)) - batch.targets
+    squared_errors += (errors[real_a] ** 2).sum(axis=0)
+    count += real_a.sum()
+    noisy.append(batch._replace(targets=np.where(
+        real_a[:, None], batch.targets, np.float32(1e3))))
+  step = train.make_train_step(network, optimizer, augment=False)
+  _, step_metrics = step(
+      distributed.replicate(train.init_train_state(
+          params, optimizer, jax.random.PRNGKey(1)), 2),
+      input_pipeline.stack_batches(noisy))
+  np.testing.assert_allclose(step_metrics["loss"][0],
+                             np.mean(squared_errors / count), rtol=1e-5)
+
+
 def _config(directory, **train_overrides):
   config = bapst.get_config("test")
   config.data.directory = directory
@@ -104,6 +142,34 @@ def test_short_training_run_learns(synthetic_dataset, tmp_path):
   params, metadata = checkpoints.load_params(
       os.path.join(workdir, "checkpoints", "best.npz"))
   assert metadata.time_index == 3 and len(params) == 11
+
+
+def test_short_joint_training_run_scores_every_time_index(synthetic_dataset,
+                                                         tmp_path):
+  """A joint model's records hold each index's metrics as `KEY/t{index}`
+  and their means under the plain keys; the best checkpoint is chosen by
+  the mean and predicts one column per index."""
+  workdir = str(tmp_path / "run")
+  config = fast_all_times.get_config("test")
+  config.data.update(directory=synthetic_dataset, time_indices=(0, 4, 9))
+  config.model.decoder_sizes = (64, 64, 3)
+  train.train_and_evaluate(config, workdir)
+  records = _records(workdir, "test")
+  assert [r["step"] for r in records] == [3, 6]
+  for record in records:
+    for key in ("pearson_a", "pooled_pearson_a", "l2_a", "pearson_b"):
+      assert record[key] == pytest.approx(
+          np.mean([record[f"{key}/t{index}"] for index in (0, 4, 9)]))
+  best = os.path.join(workdir, "checkpoints", "best.npz")
+  _, metadata = checkpoints.load_params(best)
+  assert metadata.time_indices == (0, 4, 9)
+  assert len(metadata.target_mean) == len(metadata.target_std) == 3
+  assert metadata.best_metric == max(r["pearson_a"] for r in records)
+  predict_fn, _ = apply.load_model(best)
+  snapshot = data.to_snapshot(data.load_system(
+      os.path.join(synthetic_dataset, "test", "aggregated-000.pickle")), None)
+  (predictions,) = apply.predict_snapshots(predict_fn, [snapshot])
+  assert predictions.shape == (len(snapshot.types), 3)
 
 
 def test_time_budget_stops_evaluates_and_checkpoints(synthetic_dataset,
@@ -189,6 +255,8 @@ def test_cli_trains_and_reports(synthetic_dataset, tmp_path):
 @pytest.mark.parametrize("flag, message", [
     ("--config.optimizer.learning_rat=1e-5", "learning_rat"),
     ("--config.data.time_index=12", "time index 12 out of range"),
+    ("--config.data.time_indices=(0,12)",
+     "data.time_indices must be empty or 2 or more distinct indices in 0..9"),
     ("--config.data.directory=/nonexistent", "no files match"),
 ])
 def test_cli_bad_input_is_one_line(synthetic_dataset, tmp_path, flag,

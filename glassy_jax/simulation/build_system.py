@@ -94,7 +94,8 @@ def build_system_from_dumps(
   return system
 
 
-def _follow(start: lammps_io.Frame, path: str) -> Iterator[Tuple[lammps_io.Frame, np.ndarray]]:
+def _follow(start: lammps_io.Frame, path: str
+            ) -> Iterator[Tuple[lammps_io.Frame, np.ndarray]]:
   """Yields each frame of a trajectory with positions continuous from start.
 
   Unwrapped frames are chained exactly; wrapped ones (and the first frame,

@@ -110,3 +110,14 @@ def forces(positions, types, box) -> np.ndarray:
     np.add.at(total, pairs.j, f)
     np.add.at(total, pairs.i, -f)
   return total
+
+
+def particle_energies(positions, types, box) -> np.ndarray:
+  """[N] potential energy of each particle, half of each pair energy to each
+  partner (LAMMPS's pe/atom), so they sum to the total. A particle deep in
+  its cage has a low energy and tends to move late: a propensity baseline."""
+  total = np.zeros(len(positions))
+  for pairs in pair_terms(positions, types, box):
+    np.add.at(total, pairs.i, pairs.energy / 2)
+    np.add.at(total, pairs.j, pairs.energy / 2)
+  return total

@@ -1,7 +1,8 @@
 r"""Kob-Andersen training data in DeepMind's format, made with LAMMPS.
 
-  python -m glassy_jax.simulation.simulate --config=configs/simulate_ka.py:tiny \
-      --output=DIR [--config.temperature=0.5 ...]
+  python -m glassy_jax.simulation.simulate \
+      --config=configs/simulate_ka.py:tiny --output=DIR \
+      [--config.temperature=0.5 ...]
 
 Stages (each resumable; LAMMPS inputs and logs go to the work folder):
   1. Random start, melt, quench to T, NVT (Nose-Hoover). tau_alpha is MEASURED

@@ -1,0 +1,250 @@
+"""Physical baselines: features against brute-force loops, the ridge and the
+sign rule on known answers, rows end to end, and the program's errors."""
+
+import csv
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from glassy_jax import baselines
+from glassy_jax import data
+from glassy_jax import metrics
+from glassy_jax import tables
+from glassy_jax.simulation import kob_andersen as ka
+from conftest import REPO
+
+
+def small_system(seed: int = 0) -> data.Snapshot:
+  """60 particles of both types on a jittered lattice in a box of 6: wide
+  enough for the 2.5 sigma cutoff under the minimum image."""
+  rng = np.random.default_rng(seed)
+  side = np.arange(4) * 1.5
+  lattice = np.stack(np.meshgrid(side, side, side), -1).reshape(-1, 3)[:60]
+  # Some particles sit across the boundary: the minimum image must matter.
+  positions = lattice + rng.normal(0, 0.15, lattice.shape)
+  types = np.zeros(60, np.int32)
+  types[rng.choice(60, 12, replace=False)] = 1
+  return data.Snapshot(positions, types, np.full(3, 6.0), None)
+
+
+def pair_distances(snapshot):
+  """[N, N] minimum-image distances, by a plain double loop."""
+  n = len(snapshot.types)
+  distance = np.zeros((n, n))
+  for i, j in itertools.product(range(n), range(n)):
+    d = snapshot.positions[j] - snapshot.positions[i]
+    d -= snapshot.box * np.round(d / snapshot.box)
+    distance[i, j] = np.sqrt(np.sum(d * d))
+  return distance
+
+
+def test_particle_energies_match_a_double_loop():
+  snapshot = small_system()
+  distance = pair_distances(snapshot)
+  expected = np.zeros(60)
+  for i, j in itertools.combinations(range(60), 2):
+    a, b = snapshot.types[i], snapshot.types[j]
+    eps, sigma = ka.EPSILON[a, b], ka.SIGMA[a, b]
+    cutoff = ka.CUTOFF_IN_SIGMA * sigma
+    if distance[i, j] < cutoff:
+      energy = (4 * eps * ((sigma / distance[i, j]) ** 12
+                           - (sigma / distance[i, j]) ** 6)
+                - 4 * eps * ((sigma / cutoff) ** 12 - (sigma / cutoff) ** 6))
+      expected[i] += energy / 2
+      expected[j] += energy / 2
+  energies = ka.particle_energies(snapshot.positions, snapshot.types,
+                                  snapshot.box)
+  assert energies.shape == (60,) and energies.dtype == np.float64
+  assert np.ptp(energies) > 0.1  # Particles differ: the test can fail.
+  np.testing.assert_allclose(energies, expected, rtol=0, atol=1e-10)
+  total = sum(p.energy.sum() for p in ka.pair_terms(
+      snapshot.positions, snapshot.types, snapshot.box))
+  np.testing.assert_allclose(energies.sum(), total, rtol=1e-12)
+
+
+def test_radial_histograms_match_a_brute_force_count():
+  snapshot = small_system(1)
+  distance = pair_distances(snapshot)
+  edges = np.linspace(0.0, 2.5, 10)  # From 0: a particle is not its own.
+  features = baselines.radial_histograms(snapshot, 0.0, 2.5, 9)
+  assert features.shape == (60, 18)
+  for i in range(60):
+    others = np.arange(60) != i
+    for t in (0, 1):
+      expected, _ = np.histogram(
+          distance[i, others & (snapshot.types == t)], edges)
+      np.testing.assert_array_equal(features[i, 9 * t:9 * (t + 1)], expected)
+  assert features[:, :9].sum() > 0 and features[:, 9:].sum() > 0
+
+
+def test_local_density_matches_a_brute_force_count():
+  snapshot = small_system(2)
+  distance = pair_distances(snapshot)
+  counts = (distance < 1.7).sum(axis=1) - 1  # Not itself.
+  np.testing.assert_allclose(baselines.local_density(snapshot, 1.7),
+                             counts / (4 / 3 * np.pi * 1.7 ** 3), rtol=1e-12)
+  assert len(set(counts.tolist())) > 2
+
+
+def linear_files(seed, num_files=8, rows=400, noise=0.1):
+  """Features of very different scales, targets a known linear function of
+  them plus noise: (features, targets, types, weights)."""
+  rng = np.random.default_rng(seed)
+  weights = np.array([2.0, -1.0, 0.5, 0.0, 3.0])
+  scales = np.array([1.0, 10.0, 0.1, 5.0, 2.0])
+  features = [rng.normal(size=(rows, 5)) * scales for _ in range(num_files)]
+  targets = [f @ weights + 3.0 + rng.normal(0, noise, rows)
+             for f in features]
+  types = [(rng.random(rows) < 0.2).astype(np.int32) for _ in features]
+  return features, targets, types, weights
+
+
+def test_ridge_without_penalty_is_least_squares():
+  features, targets, _, _ = linear_files(0, num_files=1)
+  model, = baselines.fit_ridge(features[0], targets[0], [0.0])
+  design = np.column_stack([features[0], np.ones(len(targets[0]))])
+  solution = np.linalg.lstsq(design, targets[0], rcond=None)[0]
+  np.testing.assert_allclose(model.predict(features[0]), design @ solution,
+                             rtol=1e-9, atol=1e-9)
+
+
+def test_ridge_ignores_feature_units():
+  """Standardised features: a column in other units, the same predictions."""
+  features, targets, _, _ = linear_files(0, num_files=1)
+  units = np.array([1.0, 100.0, 0.01, 1.0, 7.0])
+  for penalty in (0.1, 10.0):
+    model, = baselines.fit_ridge(features[0], targets[0], [penalty])
+    rescaled, = baselines.fit_ridge(features[0] * units, targets[0],
+                                    [penalty])
+    np.testing.assert_allclose(rescaled.predict(features[0] * units),
+                               model.predict(features[0]), rtol=1e-9)
+
+
+def test_ridge_recovers_a_linear_target():
+  features, targets, types, weights = linear_files(1)
+  model = baselines.fit_held_out_ridge(features, targets, types)
+  assert model.penalty in baselines.PENALTIES
+  np.testing.assert_allclose(model.weights / model.scale, weights, atol=0.05)
+  unseen, truth, unseen_types, _ = linear_files(2, num_files=2)
+  r = baselines.mean_pearson_a([model.predict(f) for f in unseen], truth,
+                               unseen_types)
+  assert r > 0.999
+
+
+def test_ridge_penalty_is_the_held_out_best_and_deterministic():
+  """Few rows and many useless features: the held-out file (the last of 4)
+  prefers a penalty inside the grid, not at either end."""
+  rng = np.random.default_rng(2)
+  features = [rng.normal(size=(40, 30)) for _ in range(4)]
+  targets = [f[:, :5] @ np.array([1.0, 0.8, 0.6, 0.4, 0.2])
+             + rng.normal(0, 1.0, 40) for f in features]
+  types = [np.zeros(40, np.int32)] * 4
+  model = baselines.fit_held_out_ridge(features, targets, types)
+  candidates = baselines.fit_ridge(np.concatenate(features[:3]),
+                                   np.concatenate(targets[:3]),
+                                   baselines.PENALTIES)
+  held_out = [metrics.pearson(m.predict(features[3]), targets[3])
+              for m in candidates]
+  best = int(np.argmax(held_out))
+  assert 0 < best < len(baselines.PENALTIES) - 1
+  assert model.penalty == baselines.PENALTIES[best]
+  again = baselines.fit_held_out_ridge(features, targets, types)
+  assert again.penalty == model.penalty
+  np.testing.assert_array_equal(again.weights, model.weights)
+
+
+def test_ridge_needs_two_training_files():
+  features, targets, types, _ = linear_files(4, num_files=1)
+  with pytest.raises(data.DataError, match="at least 2 training files"):
+    baselines.fit_held_out_ridge(features, targets, types)
+
+
+@pytest.mark.parametrize("sign", [-1.0, 1.0])
+def test_energy_sign_is_chosen_on_training_files(sign):
+  rng = np.random.default_rng(5)
+  snapshots = [small_system(seed) for seed in range(3)]
+  energies = [baselines.potential_energy(s) for s in snapshots]
+  targets = [sign * e + rng.normal(0, 0.1 * e.std(), e.shape)
+             for e in energies]
+  types = [s.types for s in snapshots]
+  assert baselines.choose_sign(energies, targets, types) == sign
+  predict = baselines.fit_sign(energies, targets, types)
+  r = baselines.mean_pearson_a([predict(e) for e in energies], targets,
+                               types)
+  assert r > 0.9
+
+
+def test_rows_end_to_end(synthetic_dataset):
+  rows = baselines.evaluate_baselines(synthetic_dataset, time_indices=[0, 9])
+  assert [(r["model"], r["time_index"]) for r in rows] == [
+      (name, k) for name in baselines.BASELINES for k in (0, 9)]
+  assert all(set(r) == set(tables.COLUMNS) for r in rows)
+  assert all(r["num_files"] == 2 and r["data"] == synthetic_dataset
+             for r in rows)
+
+  # The energy rows, recomputed: sign from the training files, then scored.
+  train, test = [[data.to_snapshot(data.load_system(path), 9)
+                  for path in data.list_files(synthetic_dataset, split)]
+                 for split in ("train", "test")]
+  sign = np.sign(np.mean([
+      np.corrcoef(ka.particle_energies(s.positions, s.types, s.box)[
+          s.types == 0], s.targets[s.types == 0])[0, 1] for s in train]))
+  expected = np.mean([
+      np.corrcoef(sign * ka.particle_energies(s.positions, s.types, s.box)[
+          s.types == 0], s.targets[s.types == 0])[0, 1] for s in test])
+  epot = rows[1]
+  np.testing.assert_allclose(epot["pearson_a"], expected, rtol=1e-6)
+  assert epot["pearson_a"] > 0 and np.isnan(epot["l1_a"])
+  np.testing.assert_allclose(epot["time"], 100.0)
+  np.testing.assert_allclose(epot["temperature"], 0.44)
+  # The synthetic propensity grows with the B neighbours within 2.0, which
+  # the radial histograms count: the ridge nearly reproduces it.
+  ridge = rows[-1]
+  assert ridge["pearson_a"] > 0.9 and np.isfinite(ridge["l1_a"])
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "-m", "glassy_jax.baselines", *args],
+                        cwd=REPO, capture_output=True, text=True, check=False)
+
+
+def test_cli_prints_and_writes_tables(synthetic_dataset, tmp_path):
+  prefix = tmp_path / "out" / "baselines"
+  result = _cli(f"--data={synthetic_dataset}", "--time_indices=0,9",
+                "--baselines=density,radial_ridge", f"--output={prefix}")
+  assert result.returncode == 0, result.stderr
+  assert "| radial_ridge |" in result.stdout
+  with open(f"{prefix}.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert tuple(rows[0]) == tables.COLUMNS
+  assert [(r["model"], int(r["time_index"])) for r in rows] == [
+      ("density", 0), ("density", 9), ("radial_ridge", 0),
+      ("radial_ridge", 9)]
+  assert os.path.getsize(f"{prefix}.md") > 0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("baseline", "error: unknown baseline 'x' (known: epot, density, "
+                 "radial_ridge)"),
+    ("index", "time index 10 out of range"),
+    ("empty", "no files match"),
+])
+def test_cli_errors_are_one_line(synthetic_dataset, tmp_path, case, message):
+  args = {"data": synthetic_dataset, "baselines": "density",
+          "time_indices": "0"}
+  if case == "baseline":
+    args["baselines"] = "density,x"
+  elif case == "index":
+    args["time_indices"] = "0,10"
+  else:
+    args["data"] = tmp_path
+  result = _cli(*[f"--{k}={v}" for k, v in args.items()])
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert [l for l in lines if l.startswith("error:")] == lines[-1:]
+  assert message in lines[-1]
