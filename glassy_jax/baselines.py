@@ -264,10 +264,7 @@ def main(args: flags.FlagValues) -> None:
   title = (f"Baselines fit on {os.path.join(args.data, 'train')}, scored on "
            f"{os.path.join(args.data, 'test')} ({rows[0]['num_files']} "
            "files)")
-  print(f"{title}\n\n{tables.markdown_table(rows)}", end="")
-  if args.output:
-    tables.write_tables(args.output, rows, title)
-    print(f"wrote {args.output}.md and {args.output}.csv")
+  tables.report(rows, title, args.output)
 
 
 def run() -> None:

@@ -96,10 +96,7 @@ def main(args: flags.FlagValues) -> None:
           split=args.split, max_files=max_files)
   title = (f"{args.checkpoint} on the {args.split} split of "
            f"{', '.join(args.data)}")
-  print(f"{title}\n\n{tables.markdown_table(rows)}", end="")
-  if args.output:
-    tables.write_tables(args.output, rows, title)
-    print(f"wrote {args.output}.md and {args.output}.csv")
+  tables.report(rows, title, args.output)
 
 
 def run() -> None:

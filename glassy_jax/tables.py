@@ -54,6 +54,15 @@ def write_tables(prefix: str, rows: Sequence[Dict[str, float]],
     writer.writerows(rows)
 
 
+def report(rows: Sequence[Dict[str, Any]], title: str,
+           output: Optional[str]) -> None:
+  """Prints the titled table; with `output`, also writes it (`write_tables`)."""
+  print(f"{title}\n\n{markdown_table(rows)}", end="")
+  if output:
+    write_tables(output, rows, title)
+    print(f"wrote {output}.md and {output}.csv")
+
+
 class ScoredFile(NamedTuple):
   """What a row needs of one file: its structure (no targets), and per
   scored time index its targets, time and IS value."""
