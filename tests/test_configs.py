@@ -10,6 +10,7 @@ import pytest
 from configs import bapst
 from configs import fast
 from configs import fast_all_times
+from configs import gcn
 from configs import simulate_ka
 from configs import ter2023
 from glassy_jax import checkpoints
@@ -41,7 +42,8 @@ def test_presets_change_what_they_say(module, preset, changes):
 
 
 @pytest.mark.parametrize("module",
-                         [bapst, ter2023, fast, fast_all_times, simulate_ka])
+                         [bapst, ter2023, fast, fast_all_times, gcn,
+                          simulate_ka])
 def test_unknown_presets_are_refused(module):
   with pytest.raises(ValueError, match="unknown preset"):
     module.get_config("bogus")
@@ -150,3 +152,16 @@ def test_ter2023_variant_trains(synthetic_dataset, tmp_path):
   assert metadata.target_std != 1.0 and metadata.target_mean > 0
   assert all(np.all(np.isfinite(v)) for p in params.values()
              for v in jax.tree.leaves(p))
+
+
+def test_gcn_departs_from_fast_in_its_network_only():
+  """configs/gcn.py: the fast recipe's optimiser and targets, the GCN's
+  network, the Bapst-only options back at their defaults."""
+  config, reference = gcn.get_config("demo"), fast.get_config("demo")
+  assert config.model.architecture == "gcn" and config.model.num_steps == 3
+  assert config.optimizer == reference.optimizer
+  assert config.data == reference.data and config.train == reference.train
+  assert config.model.angular_channels == 0
+  assert config.model.edge_features == "vector"
+  with pytest.raises(ValueError, match="unknown preset 'finetune'"):
+    gcn.get_config("finetune")
