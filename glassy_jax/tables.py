@@ -86,7 +86,7 @@ def read_scored_files(paths: Sequence[str],
                       progress: bool = False) -> List[ScoredFile]:
   """Each file loaded once; only the structure and the chosen targets are
   kept (trajectories are large). `time_indices=None`: every index the first
-  file has targets for (`scored_indices` tells which)."""
+  file has targets for, in order, so `targets[k]` is index k."""
   files = []
   with tqdm(paths, desc="loading", unit="file", delay=2,
             disable=not progress) as bar:
