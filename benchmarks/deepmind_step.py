@@ -91,6 +91,7 @@ from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
 from glassy_jax import graphs as graphs_lib
 from glassy_jax import input_pipeline
+from glassy_jax import layouts
 from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -235,7 +236,7 @@ def main(argv):
   dm = import_deepmind(_DEEPMIND_DIR.value)
   with open(dm.__file__, "rb") as f:
     dm_sha256 = hashlib.sha256(f.read()).hexdigest()
-  path = data_lib.list_files(input_pipeline.DEMO_DATA, "test", 1)[0]
+  path = layouts.list_files(input_pipeline.DEMO_DATA, "test", 1)[0]
   system = data_lib.load_system(path)
   glass = data_lib.to_snapshot(system, TIME_INDEX, path)
   n = len(glass.types)

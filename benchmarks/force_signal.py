@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from glassy_jax import data as data_lib
+from glassy_jax import layouts
 from glassy_jax import metrics
 from glassy_jax.simulation import kob_andersen
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -33,7 +34,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   per_index = {index: [] for index in range(data_lib.NUM_TIME_INDICES)}
   times = {index: [] for index in per_index}
-  for path in data_lib.list_files(_DATA.value, _SPLIT.value):
+  for path in layouts.list_files(_DATA.value, _SPLIT.value):
     system = data_lib.load_system(path)
     types = np.asarray(system["types"])
     force = np.linalg.norm(kob_andersen.forces(

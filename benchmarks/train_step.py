@@ -30,6 +30,7 @@ from glassy_jax import data as data_lib
 from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
 from glassy_jax import input_pipeline
+from glassy_jax import layouts
 from glassy_jax import models
 from glassy_jax import train
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -68,7 +69,7 @@ def load_glass() -> data_lib.Snapshot:
                              system["box"], None,
                              os.path.normpath(REFERENCE_GLASS))
   try:
-    files = data_lib.list_files(input_pipeline.DEMO_DATA, "test", 1)
+    files = layouts.list_files(input_pipeline.DEMO_DATA, "test", 1)
   except data_lib.DataError:
     files = []
   if files:

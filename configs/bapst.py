@@ -9,6 +9,7 @@ demo data; `configs/bapst.py:test` runs a few steps (tests).
 import ml_collections
 
 from glassy_jax import model_config
+from glassy_jax import model_inputs
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
@@ -25,6 +26,17 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.data.max_train_files = 0  # 0 = all.
   config.data.max_test_files = 0
   config.data.cutoff = 2.0
+  # Departures for slow dynamics (configs/long_time.py, model_inputs.py):
+  # graphs (and descriptors) from the inherent structures; coarse-grained
+  # structural descriptors as node inputs ("coarse"; model.node_descriptors
+  # must match their number) at these coarse-graining lengths.
+  config.data.inherent_structures = False
+  config.data.descriptors = ""
+  config.data.coarse_scales = model_inputs.LONG_TIME_SCALES
+  # > 0: the last this many training files are the validation split the run
+  # evaluates on and picks its best checkpoint by; the test split is scored
+  # once at the end. 0: DeepMind's evaluation on the test split.
+  config.data.validation_files = 0
   config.data.standardize_targets = False
   # Size buckets: graphs whose node counts round up to the same multiple of
   # this share a padding budget (one compiled shape each); 0 = one bucket.
@@ -40,6 +52,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.optimizer.b2 = 0.999
   config.optimizer.eps = 1e-8
   config.optimizer.clip_global_norm = 1.0  # 0 = no clipping.
+  config.optimizer.weight_decay = 0.0  # A departure: > 0 is AdamW's decay.
   config.optimizer.schedule = "constant"  # Or "step" (StepLR), "cosine".
   config.optimizer.warmup_steps = 0  # Linear warm-up (cosine schedule).
   config.optimizer.step_epochs = 10  # StepLR period, in epochs.

@@ -46,7 +46,9 @@ from glassy_jax import cli
 from glassy_jax import data
 from glassy_jax import graphs
 from glassy_jax import lammps_io
+from glassy_jax import layouts
 from glassy_jax import metrics
+from glassy_jax import model_inputs
 from glassy_jax import models
 from glassy_jax import tf_checkpoint
 
@@ -90,7 +92,7 @@ def load_model(path: str, edge_chunk_size: Optional[int] = None
 
 def predict_snapshots(predict_fn: PredictFn,
                       snapshots: Sequence[data.Snapshot],
-                      cutoff: float = graphs.DEFAULT_CUTOFF,
+                      inputs: Optional[model_inputs.InputSpec] = None,
                       batch_size: int = 1,
                       progress: bool = False) -> List[np.ndarray]:
   """Per-snapshot predictions [N_i] (or [N_i, K]), batching snapshots of
@@ -99,6 +101,7 @@ def predict_snapshots(predict_fn: PredictFn,
   Graphs are built one batch at a time, so memory stays bounded for long
   trajectories; each particle count gets one padded shape.
   """
+  inputs = inputs or model_inputs.InputSpec()  # DeepMind's.
   buckets: Dict[int, List[int]] = {}
   for i, snapshot in enumerate(snapshots):
     buckets.setdefault(len(snapshot.types), []).append(i)
@@ -110,7 +113,8 @@ def predict_snapshots(predict_fn: PredictFn,
       budget = None
       for start in range(0, len(indices), batch_size):
         chunk = indices[start:start + batch_size]
-        batch = [graphs.build_graph(snapshots[i], cutoff) for i in chunk]
+        batch = [model_inputs.build_graph(snapshots[i], inputs)
+                 for i in chunk]
         budget = _fitting_budget(budget, batch, batch_size)
         padded, _, _ = graphs.pad_batch(
             batch, [np.zeros(g.n_node[0], np.float32) for g in batch], budget)
@@ -183,7 +187,7 @@ def _is_dump(path: str) -> bool:
 def read_frames(path: str, time_index: data.TimeIndex) -> List[_Frame]:
   """Every frame of one input file; targets only from DeepMind systems."""
   if _is_system_file(path):
-    system = data.load_system(path)
+    system = layouts.load_system(path)
     wanted = time_index if data.num_targets(system) else None
     snapshot = data.to_snapshot(system, wanted, path)
     return [_Frame(snapshot, lammps_io.make_frame(
@@ -235,7 +239,7 @@ def main(args: flags.FlagValues) -> None:
   snapshots = [f.snapshot for f in frames]
   predictions = np.stack(predict_snapshots(
       predict_fn, snapshots,
-      cutoff=metadata.cutoff, batch_size=args.batch_size,
+      inputs=metadata.input_spec(), batch_size=args.batch_size,
       progress=len(frames) > args.batch_size))
   types = np.stack([s.types for s in snapshots])
   arrays = {"predictions": predictions, "types": types,

@@ -1,8 +1,8 @@
 """Physical baselines: what simple structure alone says about propensity.
 
   python -m glassy_jax.baselines --data=DIR [--time_indices=0,9]
-      [--baselines=epot,density,radial_ridge] [--output=PREFIX]
-      [--max_files=N]
+      [--baselines=epot,density,radial_ridge,coarse_ridge,...]
+      [--output=PREFIX] [--max_files=N]
 
 A network's correlation means little without yardsticks. Each baseline is
 fit on DIR/train and scored on DIR/test through `metrics.score_split`, in
@@ -10,10 +10,15 @@ the rows of `glassy_jax.tables` (`model`: the baseline's name), so its rows
 join a checkpoint's (`glassy_jax.evaluate --baselines` adds them):
 
 * `epot`: each particle's Kob-Andersen potential energy.
-* `density`: the number of neighbours within `DENSITY_CUTOFF`, per volume.
+* `density`: the number of neighbours within 1.5 sigma, per volume.
 * `radial_ridge`: ridge regression on each particle's radial histograms of
   A and of B neighbours, fit on training A particles, its penalty chosen on
   the last training files held out.
+* `coarse_ridge`, `coarse_ridge_inherent`: the same ridge on the radial
+  histograms and potential energy together with their averages over
+  neighbours within each length of `model_inputs.LONG_TIME_SCALES`
+  (`structure_features.coarse_grain`), of the thermal configuration or of
+  its inherent structure (`glassy_jax.inherent_structures`, cached).
 
 `epot` and `density` are single features: their sign is chosen on the
 training split, and their L1 and L2 are NaN (they are not propensities).
@@ -22,6 +27,7 @@ and only the targets change with the time index. The Markdown table is
 printed; `--output=PREFIX` also writes `PREFIX.md` and `PREFIX.csv`.
 """
 
+import dataclasses
 import os
 import warnings
 from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
@@ -32,56 +38,31 @@ import numpy as np
 
 from glassy_jax import cli
 from glassy_jax import data
-from glassy_jax import graphs
+from glassy_jax import layouts
 from glassy_jax import metrics
+from glassy_jax import model_inputs
+from glassy_jax import structure_features
 from glassy_jax import tables
-from glassy_jax.simulation import kob_andersen
 
-DENSITY_CUTOFF = 1.5  # In sigma_AA: the first coordination shell of A.
-# Shells from RADIAL_MIN to RADIAL_MAX (sigma_AA), RADIAL_BINS per type.
-RADIAL_MIN, RADIAL_MAX, RADIAL_BINS = 0.5, 2.5, 40
 PENALTIES = tuple(10.0 ** np.arange(-3, 4))
 HELD_OUT_FRACTION = 0.25
 _UNCALIBRATED = ("l1_a", "l1_a_std", "l2_a", "l2_a_std")
+# The coarse-grained descriptors the long-time recipe feeds its network.
+_COARSE = model_inputs.InputSpec(descriptors="coarse")
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
 # ------------------------------------------------------------------ features
-def potential_energy(snapshot: data.Snapshot) -> np.ndarray:
-  """[N] each particle's share of the Kob-Andersen potential energy."""
-  return kob_andersen.particle_energies(snapshot.positions, snapshot.types,
-                                        snapshot.box)
+def coarse_thermal(snapshot: data.Snapshot) -> np.ndarray:
+  """Coarse-grained descriptors of the thermal configuration."""
+  return model_inputs.descriptors(snapshot, _COARSE)
 
 
-def local_density(snapshot: data.Snapshot,
-                  cutoff: float = DENSITY_CUTOFF) -> np.ndarray:
-  """[N] neighbours closer than `cutoff` (minimum image) per unit volume."""
-  _, receivers = graphs.neighbour_pairs(snapshot.positions, snapshot.box,
-                                        cutoff)
-  # neighbour_pairs pairs each particle with itself once.
-  neighbours = np.bincount(receivers, minlength=len(snapshot.types)) - 1
-  return neighbours / (4 / 3 * np.pi * cutoff ** 3)
-
-
-def radial_histograms(snapshot: data.Snapshot, minimum: float = RADIAL_MIN,
-                      maximum: float = RADIAL_MAX,
-                      bins: int = RADIAL_BINS) -> np.ndarray:
-  """[N, 2 * bins] each particle's neighbours counted in `bins` equal shells
-  from `minimum` to `maximum`: A neighbours, then B neighbours."""
-  senders, receivers = graphs.neighbour_pairs(snapshot.positions,
-                                              snapshot.box, maximum)
-  distance = np.linalg.norm(graphs.minimum_image(
-      snapshot.positions[senders] - snapshot.positions[receivers],
-      snapshot.box), axis=1)
-  shell = np.floor((distance - minimum) / (maximum - minimum) * bins)
-  inside = (shell >= 0) & (shell < bins) & (senders != receivers)
-  column = (snapshot.types[senders[inside]] * bins
-            + shell[inside].astype(np.int64))
-  n = len(snapshot.types)
-  counts = np.bincount(receivers[inside] * 2 * bins + column,
-                       minlength=n * 2 * bins)
-  return counts.reshape(n, 2 * bins).astype(np.float64)
+def coarse_inherent(snapshot: data.Snapshot) -> np.ndarray:
+  """Coarse-grained descriptors of the inherent structure."""
+  return model_inputs.descriptors(snapshot, dataclasses.replace(
+      _COARSE, inherent_structures=True))
 
 
 # ------------------------------------------------------------------- fitting
@@ -188,10 +169,16 @@ class Baseline(NamedTuple):
 
 
 BASELINES = {
-    "epot": Baseline(potential_energy, fit_sign, calibrated=False),
-    "density": Baseline(local_density, fit_sign, calibrated=False),
-    "radial_ridge": Baseline(radial_histograms, fit_radial_ridge,
+    "epot": Baseline(structure_features.potential_energy, fit_sign,
+                     calibrated=False),
+    "density": Baseline(structure_features.local_density, fit_sign,
+                        calibrated=False),
+    "radial_ridge": Baseline(structure_features.radial_histograms,
+                             fit_radial_ridge, calibrated=True),
+    "coarse_ridge": Baseline(coarse_thermal, fit_radial_ridge,
                              calibrated=True),
+    "coarse_ridge_inherent": Baseline(coarse_inherent, fit_radial_ridge,
+                                      calibrated=True),
 }
 
 
@@ -213,13 +200,13 @@ def evaluate_baselines(directory: str, names: Sequence[str] = tuple(BASELINES),
   for name in names:
     if name not in BASELINES:
       raise data.DataError(f"unknown baseline '{name}' (known: {known})")
-  train_paths = data.list_files(directory, "train", max_files)
-  test_paths = data.list_files(directory, split, max_files)
+  train_paths = layouts.list_files(directory, "train", max_files)
+  test_paths = layouts.list_files(directory, split, max_files)
   # Targets first: a bad time index fails before any feature is computed.
   files = tables.read_scored_files(train_paths + test_paths, time_indices,
                                    progress)
   if time_indices is None:
-    time_indices = range(len(files[0].targets))
+    time_indices = files[0].time_indices
   features = {name: [BASELINES[name].features(f.snapshot) for f in files]
               for name in names}
   train, test = files[:len(train_paths)], files[len(train_paths):]

@@ -24,6 +24,7 @@ import numpy as np
 
 from glassy_jax import atomic
 from glassy_jax import graphs
+from glassy_jax import model_inputs
 from glassy_jax.model_config import ModelConfig
 
 METADATA_KEY = "__metadata__"
@@ -48,6 +49,9 @@ class CheckpointMetadata:
   # (`time_index` is then unused). Empty: one output, at `time_index`.
   time_indices: Tuple[int, ...] = ()
   cutoff: float = graphs.DEFAULT_CUTOFF  # Graph cutoff of the inputs.
+  # The rest of `model_inputs.InputSpec` (inherent structures, descriptors
+  # and their training statistics); empty: DeepMind's inputs.
+  inputs: Dict[str, Any] = dataclasses.field(default_factory=dict)
   # Training targets were (t - target_mean) / target_std: one value, or one
   # per entry of `time_indices`.
   target_mean: Union[float, Tuple[float, ...]] = 0.0
@@ -63,6 +67,10 @@ class CheckpointMetadata:
       value = getattr(self, key)
       if np.ndim(value):
         object.__setattr__(self, key, tuple(np.asarray(value).tolist()))
+
+  def input_spec(self) -> model_inputs.InputSpec:
+    """How snapshots become this network's input graphs."""
+    return model_inputs.InputSpec(cutoff=self.cutoff, **self.inputs)
 
   def to_json(self) -> Dict[str, Any]:
     values = dataclasses.asdict(self)
@@ -80,8 +88,15 @@ class CheckpointMetadata:
     try:
       metadata = cls(model=ModelConfig.of(values["model_config"]),
                      **{k: v for k, v in values.items() if k in known})
+      spec = metadata.input_spec()
     except (ValueError, TypeError) as e:
       raise CheckpointError(f"{path}: unusable metadata ({e})") from None
+    if spec.num_descriptors != metadata.model.node_descriptors or (
+        len(spec.descriptor_mean) != spec.num_descriptors):
+      raise CheckpointError(
+          f"{path}: inputs give {spec.num_descriptors} descriptors "
+          f"({len(spec.descriptor_mean)} with statistics), the network reads "
+          f"{metadata.model.node_descriptors}")
     std = np.asarray(metadata.target_std, np.float64)
     if not (np.all(np.isfinite(std)) and np.all(std > 0)):
       raise CheckpointError(f"{path}: target_std must be a positive number, "

@@ -40,6 +40,8 @@ class Snapshot(NamedTuple):
   # [N] float32 propensity, [N, K] at K time indices (joint model), or None.
   targets: Optional[np.ndarray]
   name: str = ""  # Where it came from, for messages and reports.
+  # [N, 3] its inherent structure, when the file carries one (GlassBench's).
+  inherent_positions: Optional[np.ndarray] = None
 
 
 # ---------------------------------------------------------------- unpickling
@@ -154,7 +156,8 @@ def validate_system(system: Any, path: str) -> None:
   if box.shape != (3,) or not np.all(np.isfinite(box)) or np.any(box <= 0):
     raise DataError(f"{path}: box must be 3 positive lengths, got {box}")
   if "targets" in system:
-    targets = system["targets"]
+    # None: no time point at that index (Shiba et al.'s files).
+    targets = [t for t in system["targets"] if t is not None]
     if any(np.shape(t) != (n,) for t in targets):
       raise DataError(f"{path}: every entry of targets must have shape ({n},)")
     if not all(np.all(np.isfinite(t)) for t in targets):
@@ -180,13 +183,24 @@ def propensity(initial_positions: np.ndarray,
   return np.linalg.norm(displacement, axis=-1).mean(axis=0).astype(np.float32)
 
 
+def available_time_indices(system: Dict[str, Any]) -> List[int]:
+  """The time indices the system has targets at, in order."""
+  if "targets" in system:
+    return [k for k, t in enumerate(system["targets"]) if t is not None]
+  return list(range(num_targets(system)))
+
+
 def system_targets(system: Dict[str, Any], time_index: int,
                    path: str = "") -> np.ndarray:
   """The propensity at `time_index`, precomputed or from the trajectories."""
-  available = num_targets(system)
-  if not 0 <= time_index < max(available, 1) or not available:
+  available = available_time_indices(system)
+  if time_index not in available:
+    if len(available) < num_targets(system):  # Time points with gaps.
+      raise DataError(f"{path}: no time point at time index {time_index} "
+                      "(it has "
+                      + ", ".join(f"tc{k:02d}" for k in available) + ")")
     raise DataError(f"{path}: time index {time_index} out of range "
-                    f"(the file has {available} time indices)")
+                    f"(the file has {len(available)} time indices)")
   if "targets" in system:
     return np.asarray(system["targets"][time_index], dtype=np.float32)
   return propensity(np.asarray(system["positions"], np.float64),
@@ -219,26 +233,8 @@ def to_snapshot(system: Dict[str, Any], time_index: TimeIndex,
       positions=np.asarray(system["positions"], np.float64),
       types=np.asarray(system["types"], np.int32),
       box=np.asarray(system["box"], np.float64),
-      targets=targets, name=name)
-
-
-def list_files(directory: str, split: str,
-               max_files: Optional[int] = None) -> List[str]:
-  """`DIR/split/aggregated*` in sorted order, at most `max_files` of them."""
-  pattern = os.path.join(directory, split, "aggregated*")
-  files = sorted(glob.glob(pattern))
-  if not files:
-    raise DataError(f"no files match {pattern}")
-  return files[:max_files] if max_files else files
-
-
-def load_snapshots(files: Sequence[str], time_index: TimeIndex,
-                   progress: bool = False) -> List[Snapshot]:
-  """Loads files one at a time, keeping only structure and target."""
-  if progress:
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-    files = tqdm(files, desc="loading", unit="file")
-  return [to_snapshot(load_system(f), time_index, f) for f in files]
+      targets=targets, name=name,
+      inherent_positions=system.get("inherent_positions"))
 
 
 # --------------------------------------------------------------- writing files

@@ -30,6 +30,7 @@ from glassy_jax import apply
 from glassy_jax import baselines
 from glassy_jax import cli
 from glassy_jax import data
+from glassy_jax import layouts
 from glassy_jax import tables
 
 _BATCH_SIZE = 4
@@ -43,15 +44,15 @@ def evaluate_checkpoint(checkpoint: str, directory: str, split: str = "test",
 
   `time_indices=None` means every index the first file has targets for.
   """
-  paths = data.list_files(directory, split, max_files)
+  paths = layouts.list_files(directory, split, max_files)
   predict_fn, metadata = apply.load_model(checkpoint)
   if time_indices is None and metadata.time_indices:
     time_indices = metadata.time_indices  # A joint checkpoint's own.
   files = tables.read_scored_files(paths, time_indices)
   if time_indices is None:
-    time_indices = range(len(files[0].targets))
+    time_indices = files[0].time_indices
   predictions = apply.predict_snapshots(
-      predict_fn, [f.snapshot for f in files], cutoff=metadata.cutoff,
+      predict_fn, [f.snapshot for f in files], inputs=metadata.input_spec(),
       batch_size=_BATCH_SIZE, progress=len(files) > _BATCH_SIZE)
   return [tables.score_row(checkpoint, directory, time_index, column, files,
                            apply.at_time_index(predictions, metadata,
@@ -71,7 +72,8 @@ def _define_flags() -> None:
   flags.DEFINE_list("time_indices", None,
                     "Comma-separated time indices (default: all).")
   flags.DEFINE_list("baselines", [], "Baselines to add to the table "
-                    "(glassy_jax.baselines: epot, density, radial_ridge), "
+                    "(glassy_jax.baselines: epot, density, radial_ridge, "
+                    "coarse_ridge, coarse_ridge_inherent), "
                     "fitted on each directory's train split.")
   flags.DEFINE_string("output", None, "Write PREFIX.md and PREFIX.csv.")
   flags.DEFINE_integer("max_files", 0, "At most this many files (0 = all).",

@@ -29,7 +29,7 @@ class GraphConvolutionalNetwork(hk.Module):
   def __call__(self, graph: jraph.GraphsTuple) -> jax.Array:
     config = self._config
     num_nodes = graph.nodes.shape[0]
-    hidden = jax.nn.one_hot(graph.nodes.reshape(-1).astype(jnp.int32), 2)
+    hidden = jax.nn.one_hot(graph.nodes[:, 0].astype(jnp.int32), 2)
     degree = jax.ops.segment_sum(jnp.ones(graph.receivers.shape),
                                  graph.receivers, num_nodes)
     scale = jax.lax.rsqrt(jnp.maximum(degree, 1.0))

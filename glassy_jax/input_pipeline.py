@@ -14,17 +14,20 @@ every process, so all processes agree on buckets, budgets and steps.
 """
 
 import os
-from typing import List, NamedTuple, Sequence, Tuple, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from absl import logging
 import jax
 import jraph
 import ml_collections
 import numpy as np
+from tqdm import tqdm
 
 from glassy_jax import data as data_lib
 from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
+from glassy_jax import layouts
+from glassy_jax import model_inputs
 
 DEMO_DATA = os.path.join(os.path.dirname(__file__), "demo_data")
 
@@ -91,25 +94,53 @@ def target_time_index(config: ml_collections.ConfigDict
   return indices or config.data.time_index
 
 
+def input_spec(config: ml_collections.ConfigDict) -> model_inputs.InputSpec:
+  """What the run's network reads (`config.data`), checked against the
+  network's node inputs before any data is read."""
+  spec = model_inputs.InputSpec(
+      cutoff=config.data.cutoff,
+      inherent_structures=config.data.inherent_structures,
+      descriptors=config.data.descriptors,
+      coarse_scales=tuple(config.data.coarse_scales))
+  if spec.num_descriptors != config.model.node_descriptors:
+    raise ValueError(
+        f"model.node_descriptors must be {spec.num_descriptors}, the number "
+        f"of descriptors of data.descriptors={spec.descriptors!r} at "
+        f"data.coarse_scales={spec.coarse_scales}; got "
+        f"{config.model.node_descriptors}")
+  return spec
+
+
 def load_dataset(directory: str, split: str, time_index: data_lib.TimeIndex,
-                 cutoff: float, max_files: int = 0,
-                 shard: Tuple[int, int] = (0, 1)) -> Dataset:
-  """Builds the graphs of files p::P of `DIR/split/aggregated*`, (p, P) =
-  `shard`: each process of a multi-host run reads only its own files.
-  Targets at one time index, or [N, K] at a sequence of them."""
-  files = data_lib.list_files(directory, split, max_files or None)
+                 inputs: model_inputs.InputSpec, max_files: int = 0,
+                 shard: Tuple[int, int] = (0, 1),
+                 select: slice = slice(None)) -> Dataset:
+  """Builds the input graphs (descriptors unstandardised) of files p::P of
+  the split's files[select], (p, P) = `shard`: each process of a multi-host
+  run reads only its own files. Targets at one time index, or [N, K] at a
+  sequence of them."""
+  files = layouts.list_files(directory, split, max_files or None)[select]
   process, num_processes = shard
   if len(files) < num_processes:
     raise data_lib.DataError(
         f"{len(files)} {split} files cannot give each of {num_processes} "
         "processes one")
-  snapshots = data_lib.load_snapshots(files[process::num_processes],
-                                      time_index, progress=process == 0)
+  graphs, snapshots = [], []
+  for path in tqdm(files[process::num_processes], desc=f"reading {split}",
+                   unit="file", disable=process != 0):
+    snapshot = layouts.load_snapshots([path], time_index)[0]
+    graphs.append(model_inputs.raw_graph(snapshot, inputs))
+    snapshots.append(snapshot)
   return Dataset(
-      graphs=[graphs_lib.build_graph(s, cutoff) for s in snapshots],
-      targets=[s.targets for s in snapshots],
+      graphs=graphs, targets=[s.targets for s in snapshots],
       types=[s.types for s in snapshots],
       names=[s.name for s in snapshots], shard=shard)
+
+
+def _standardised(dataset: Dataset, inputs: model_inputs.InputSpec
+                  ) -> Dataset:
+  return dataset._replace(graphs=[model_inputs.standardise(g, inputs)
+                                  for g in dataset.graphs])
 
 
 def target_scale(dataset: Dataset, standardize: bool) -> TargetScale:
@@ -252,6 +283,12 @@ class TrainingData(NamedTuple):
   test_budgets: List[graphs_lib.PaddingBudget]
   scale: TargetScale
   steps_per_epoch: int
+  # What the network reads, with the training descriptors' statistics.
+  inputs: model_inputs.InputSpec = model_inputs.InputSpec()
+  # With data.validation_files, `test` holds those training files (the run
+  # evaluates and keeps its best checkpoint on them) and this the test
+  # split, scored once at the end.
+  final_test: Optional[Dataset] = None
 
 
 def load_training_data(config: ml_collections.ConfigDict,
@@ -260,21 +297,38 @@ def load_training_data(config: ml_collections.ConfigDict,
   the training graphs into size buckets for `num_devices` local devices."""
   process, num_processes = jax.process_index(), jax.process_count()
   time_index = target_time_index(config)
+  inputs = input_spec(config)
+  held_out = config.data.validation_files
+  if held_out < 0:
+    raise ValueError(f"data.validation_files must be >= 0, got {held_out}")
   directory = data_directory(config)
-  kwargs = dict(time_index=time_index, cutoff=config.data.cutoff,
+  kwargs = dict(time_index=time_index, inputs=inputs,
                 shard=(process, num_processes))
-  train = load_dataset(directory, "train",
-                       max_files=config.data.max_train_files, **kwargs)
+  train_files = dict(split="train", max_files=config.data.max_train_files)
+  train = load_dataset(directory, select=slice(0, -held_out or None),
+                       **train_files, **kwargs)
+  inputs = model_inputs.with_statistics(
+      inputs, distributed.allgather_rows(model_inputs.descriptor_moments(
+          train.graphs)[None]).sum(axis=0)) if inputs.descriptors else inputs
+  train = _standardised(train, inputs)
   buckets = size_buckets(*global_sizes(train), config.train.graphs_per_device,
                          num_devices, config.data.bucket_nodes, process,
                          num_processes)
-  test = load_dataset(directory, "test", max_files=config.data.max_test_files,
-                      **kwargs)
+  test = _standardised(load_dataset(
+      directory, "test", max_files=config.data.max_test_files, **kwargs),
+                       inputs)
+  final_test = None
+  if held_out:
+    final_test = test
+    test = _standardised(load_dataset(
+        directory, select=slice(-held_out, None), **train_files, **kwargs),
+                         inputs)
   return TrainingData(
       train=train, test=test, buckets=buckets,
       test_budgets=eval_budgets(test.graphs, config.data.bucket_nodes),
       scale=target_scale(train, config.data.standardize_targets),
-      steps_per_epoch=sum(b.steps for b in buckets))
+      steps_per_epoch=sum(b.steps for b in buckets), inputs=inputs,
+      final_test=final_test)
 
 
 class TrainBatches:

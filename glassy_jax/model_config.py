@@ -52,6 +52,13 @@ class ModelConfig:
   # Sums over received edges are multiplied by this (1 = DeepMind's sum;
   # ~1/41 makes them neighbour means at the default cutoff).
   aggregation_scale: float = 1.0
+  # Node input columns after the type: structural descriptors
+  # (`glassy_jax.model_inputs`, data.descriptors); 0 = the type alone.
+  node_descriptors: int = 0
+  # A linear map of the descriptors added to the decoder's output, which
+  # training starts at the ridge fit (`train.py`): the network then learns
+  # what the linear model misses.
+  descriptor_readout: bool = False
 
   def __post_init__(self):
     _check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -63,11 +70,14 @@ class ModelConfig:
     if self.num_steps < 1:
       raise ValueError("model.num_steps must be >= 1 (message-passing "
                        f"steps), got {self.num_steps}")
-    for key in ("edge_chunk_size", "angular_channels"):
+    for key in ("edge_chunk_size", "angular_channels", "node_descriptors"):
       value = getattr(self, key)
       if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"model.{key} must be an integer >= 0 (0 = off), "
                          f"got {value!r}")
+    if self.descriptor_readout and not self.node_descriptors:
+      raise ValueError("model.descriptor_readout needs node descriptors "
+                       "(model.node_descriptors > 0)")
     if self.edge_chunk_size and self.implementation != "fused":
       raise ValueError("model.edge_chunk_size needs model.implementation "
                        f"'fused', got {self.implementation!r}")

@@ -77,14 +77,23 @@ class BapstNetwork(hk.Module):
     # N rows only, and the output needs more than bfloat16's 3 digits.
     self._decoder = layers.MLP(config.decoder_sizes, False, jnp.float32,
                                name="decoder")
+    self._readout = (hk.Linear(config.decoder_sizes[-1],
+                               name="descriptor_readout")
+                     if config.descriptor_readout else None)
 
   def __call__(self, graph: jraph.GraphsTuple) -> jax.Array:
     config = self._config
-    types = graph.nodes.reshape(-1)
+    if graph.nodes.shape[-1] != 1 + config.node_descriptors:
+      raise ValueError(
+          f"the network reads 1 + {config.node_descriptors} node columns "
+          f"(type, descriptors), the graph has {graph.nodes.shape[-1]}")
+    types = graph.nodes[:, 0]
     if config.node_features == "one_hot":
       nodes = jax.nn.one_hot(types.astype(jnp.int32), 2)
     else:
       nodes = types[:, None]
+    if config.node_descriptors:
+      nodes = jnp.concatenate([nodes, graph.nodes[:, 1:]], axis=-1)
     edges = graph.edges
     rbf_edges = config.edge_features == "vector_rbf"
     if self._angular or rbf_edges:
@@ -101,7 +110,10 @@ class BapstNetwork(hk.Module):
                else self._process_reference)
     h_v = process(enc_v, edges.astype(self._dtype), graph.senders,
                   graph.receivers)
-    return layers.node_outputs(self._decoder(h_v.astype(jnp.float32)))
+    outputs = self._decoder(h_v.astype(jnp.float32))
+    if self._readout:
+      outputs += self._readout(graph.nodes[:, 1:])
+    return layers.node_outputs(outputs)
 
   def _run_steps(self, step, h_v, h_e):
     """`h_v, h_e = step(edge_mlp, node_mlp, h_v, h_e)` for every block, each

@@ -36,6 +36,7 @@ from glassy_jax import atomic
 from glassy_jax import baselines
 from glassy_jax import cli
 from glassy_jax import data
+from glassy_jax import layouts
 from glassy_jax import metrics
 
 DPI = 150
@@ -228,11 +229,12 @@ def predict_file(checkpoint: str, path: str,
   if time_index is None:
     time_index = (metadata.time_indices[0] if metadata.time_indices
                   else metadata.time_index)
-  system = data.load_system(path)
+  system = layouts.load_system(path)
   snapshot = data.to_snapshot(
       system, time_index if data.num_targets(system) else None, path)
   predictions = apply.at_time_index(
-      apply.predict_snapshots(predict_fn, [snapshot], cutoff=metadata.cutoff),
+      apply.predict_snapshots(predict_fn, [snapshot],
+                              inputs=metadata.input_spec()),
       metadata, time_index)[0]
   return Prediction(snapshot, predictions, time_index,
                     data.system_time(system, time_index))

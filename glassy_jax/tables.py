@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from glassy_jax import atomic
 from glassy_jax import data
+from glassy_jax import layouts
 from glassy_jax import metrics
 
 # A row's scores: the keys of `metrics.score_split`.
@@ -67,6 +68,7 @@ class ScoredFile(NamedTuple):
   """What a row needs of one file: its structure (no targets), and per
   scored time index its targets, time and IS value."""
   snapshot: data.Snapshot
+  time_indices: List[int]  # The scored ones, in order of `targets`.
   targets: List[np.ndarray]
   times: List[float]
   is_values: List[float]
@@ -86,18 +88,19 @@ def read_scored_files(paths: Sequence[str],
                       progress: bool = False) -> List[ScoredFile]:
   """Each file loaded once; only the structure and the chosen targets are
   kept (trajectories are large). `time_indices=None`: every index the first
-  file has targets for, in order, so `targets[k]` is index k."""
+  file has targets for, in order (`ScoredFile.time_indices`)."""
   files = []
   with tqdm(paths, desc="loading", unit="file", delay=2,
             disable=not progress) as bar:
     for path in bar:
-      system = data.load_system(path)
+      system = layouts.load_system(path)
       if time_indices is None:
-        time_indices = range(data.num_targets(system))
+        time_indices = data.available_time_indices(system)
         if not time_indices:
           raise data.DataError(f"{path}: has no targets")
       files.append(ScoredFile(
           snapshot=data.to_snapshot(system, None, path),
+          time_indices=list(time_indices),
           targets=[data.system_targets(system, k, path)
                    for k in time_indices],
           times=[data.system_time(system, k) for k in time_indices],

@@ -287,8 +287,9 @@ def param_shapes(config: Union[model_config.ModelConfig,
                  ) -> Dict[str, Dict[str, Tuple[int, ...]]]:
   """Haiku parameter shapes of a network, found without computing anything."""
   one = np.zeros(1, np.int32)
+  columns = 1 + model_config.ModelConfig.of(config).node_descriptors
   graph = jraph.GraphsTuple(
-      nodes=np.zeros((1, 1), np.float32), edges=np.zeros((1, 3), np.float32),
+      nodes=np.zeros((1, columns), np.float32), edges=np.zeros((1, 3), np.float32),
       senders=one, receivers=one, n_node=np.ones(1, np.int32),
       n_edge=np.ones(1, np.int32), globals=np.zeros((1, 1), np.float32))
   shapes = jax.eval_shape(models.make_network(config).init,

@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from glassy_jax import atomic
+from glassy_jax import baselines
 from glassy_jax import checkpoints
 from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
@@ -85,8 +86,11 @@ def make_optimizer(config: ml_collections.ConfigDict,
                      f"got {opt.schedule!r}")
   clip = ([optax.clip_by_global_norm(opt.clip_global_norm)]
           if opt.clip_global_norm > 0 else [])
+  # Decoupled weight decay (AdamW) when optimizer.weight_decay > 0.
+  decay = ([optax.add_decayed_weights(opt.weight_decay)]
+           if opt.weight_decay > 0 else [])
   return optax.chain(*clip, optax.scale_by_adam(opt.b1, opt.b2, opt.eps),
-                     optax.scale_by_learning_rate(schedule))
+                     *decay, optax.scale_by_learning_rate(schedule))
 
 
 def augment_edges(rng: jax.Array, edges: jax.Array) -> jax.Array:
@@ -226,6 +230,8 @@ def _setup(config: ml_collections.ConfigDict, workdir: str
   first = input_pipeline.make_batch(data.train, [0], data.buckets[-1].budget,
                                     data.scale)
   params = network.init(init_key, first.graph)
+  if model.descriptor_readout:
+    params = start_from_ridge(params, data)
   if config.init_from and chief:  # The others receive it at the start.
     params = checkpoints.restore(config.init_from,
                                  {"params": params})[0]["params"]
@@ -235,7 +241,10 @@ def _setup(config: ml_collections.ConfigDict, workdir: str
   metadata = checkpoints.CheckpointMetadata(
       model=model, time_index=config.data.time_index,
       time_indices=tuple(config.data.time_indices),
-      cutoff=config.data.cutoff, target_mean=data.scale.mean,
+      cutoff=data.inputs.cutoff,
+      inputs={k: v for k, v in dataclasses.asdict(data.inputs).items()
+              if k != "cutoff"},
+      target_mean=data.scale.mean,
       target_std=data.scale.std, config=json.loads(config.to_json()))
   run = _Run(
       config=config, chief=chief, data=data, total_steps=total_steps,
@@ -248,6 +257,33 @@ def _setup(config: ml_collections.ConfigDict, workdir: str
       predict=models.make_predictor(network, data.scale.mean,
                                     data.scale.std))
   return run, init_train_state(params, optimizer, train_key)
+
+
+def start_from_ridge(params: hk.Params,
+                     data: input_pipeline.TrainingData) -> hk.Params:
+  """The descriptor readout set to the ridge fit of the (standardised)
+  training targets on the (standardised) descriptors, and the decoder's
+  last layer to zero: the network starts as the ridge model."""
+  params = jax.tree.map(np.asarray, params)
+  readout = params["bapst/~/descriptor_readout"]
+  descriptors = [g.nodes[:, 1:] for g in data.train.graphs]
+  targets = [(np.asarray(t, np.float64) - data.scale.mean) / data.scale.std
+             for t in data.train.targets]
+  columns = targets[0].shape[1] if targets[0].ndim == 2 else 0
+  weights, biases = [], []
+  for k in range(max(columns, 1)):
+    ridge = baselines.fit_held_out_ridge(
+        descriptors, [t[:, k] if columns else t for t in targets],
+        data.train.types)
+    weights.append(ridge.weights / ridge.scale)
+    biases.append(ridge.intercept - ridge.mean / ridge.scale @ ridge.weights)
+  readout["w"] = np.stack(weights, axis=1).astype(np.float32)
+  readout["b"] = np.asarray(biases, np.float32)
+  last = sorted(k for k in params if k.startswith("bapst/~/decoder/"))[-1]
+  params[last] = {k: np.zeros_like(v) for k, v in params[last].items()}
+  logging.info("descriptor readout starts at the ridge fit (penalty %g)",
+               ridge.penalty)
+  return params
 
 
 def _restore_latest(run: _Run, template: TrainState
@@ -307,7 +343,8 @@ def _evaluate_and_keep_best(run: _Run, state: Any, step: int, best: float,
   test_metrics = evaluate(run.predict, params, run.data.test,
                           run.data.test_budgets,
                           tuple(run.config.data.time_indices))
-  _log_test(writer, step, elapsed, test_metrics)
+  _log_test(writer, step, elapsed, test_metrics,
+            "test" if run.data.final_test is None else "validation")
   metric = test_metrics[("pearson_a" if run.config.train.metric ==
                          "per_graph" else "pooled_pearson_a")]
   if metric > best:
@@ -386,7 +423,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       if stopping:
         _log_stop(stop, train.time_budget_s, step)
         break
+    if run.data.final_test is not None:
+      test_metrics = _score_best_on_test(
+          run, distributed.unreplicate(state).params)
+      writer.write_scalars(step, "test", dict(
+          elapsed_s=time.time() - started, **test_metrics))
   return test_metrics
+
+
+def _score_best_on_test(run: _Run, template: hk.Params) -> Dict[str, float]:
+  """With a validation split: the best checkpoint's (chosen on it) metrics
+  on the test split, measured once."""
+  restored, saved = checkpoints.restore(run.manager.best_path,
+                                        {"params": template})
+  final_test = run.data.final_test
+  metrics = evaluate(run.predict, restored["params"], final_test,
+                     input_pipeline.eval_budgets(
+                         final_test.graphs, run.config.data.bucket_nodes),
+                     tuple(run.config.data.time_indices))
+  logging.info("best checkpoint (step %d, validation %.4f) on the test "
+               "split: pearson_a %.4f +- %.4f", saved.step, saved.best_metric,
+               metrics["pearson_a"], metrics["pearson_a_std"])
+  return metrics
 
 
 def _should_stop(step: int, train: ml_collections.ConfigDict,
@@ -427,11 +485,12 @@ def _log_train(writer, run: _Run, step: int,
   return skipped
 
 
-def _log_test(writer, step, elapsed, test_metrics):
+def _log_test(writer, step, elapsed, test_metrics, split="test"):
   """`elapsed`: wall seconds since this process began training, data
-  loading and compilation included (time-to-accuracy)."""
-  logging.info("step %d (%.0f s) test: pearson_a %.4f +- %.4f, pooled %.4f, "
-               "l1_a %.4f, l2_a %.5f, pearson_b %.4f", step, elapsed,
+  loading and compilation included (time-to-accuracy). `split`: "test", or
+  "validation" for held-out training files."""
+  logging.info("step %d (%.0f s) %s: pearson_a %.4f +- %.4f, pooled %.4f, "
+               "l1_a %.4f, l2_a %.5f, pearson_b %.4f", step, elapsed, split,
                test_metrics["pearson_a"], test_metrics["pearson_a_std"],
                test_metrics["pooled_pearson_a"], test_metrics["l1_a"],
                test_metrics["l2_a"], test_metrics["pearson_b"])
@@ -439,9 +498,9 @@ def _log_test(writer, step, elapsed, test_metrics):
                for key, value in test_metrics.items()
                if key.startswith("pearson_a/")]
   if per_index:  # A joint model: the line above holds their means.
-    logging.info("step %d test pearson_a per time index: %s", step,
+    logging.info("step %d %s pearson_a per time index: %s", step, split,
                  ", ".join(per_index))
-  writer.write_scalars(step, "test", dict(elapsed_s=elapsed, **test_metrics))
+  writer.write_scalars(step, split, dict(elapsed_s=elapsed, **test_metrics))
 
 
 def write_report(path: str, metrics: Dict[str, float]) -> None:

@@ -31,6 +31,13 @@ REFERENCE = os.environ.get("GLASSY_JAX_REFERENCE_DIR",
                            os.path.join(REPO, "..", "shared", "reference"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_in_a_temporary_directory(tmp_path_factory):
+  """Inherent structures and descriptors the tests compute stay out of the
+  user's cache (glassy_jax.inherent_structures.default_cache_directory)."""
+  os.environ["GLASSY_JAX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def reference_file(*parts):
   """Path of a file under the reference folder, or skip the test."""
   path = os.path.join(REFERENCE, *parts)

@@ -12,9 +12,13 @@ import pytest
 
 from glassy_jax import baselines
 from glassy_jax import data
+from glassy_jax import layouts
 from glassy_jax import metrics
+from glassy_jax import model_inputs
+from glassy_jax import structure_features
 from glassy_jax import tables
 from glassy_jax.simulation import kob_andersen as ka
+import conftest
 from conftest import REPO
 
 
@@ -70,7 +74,7 @@ def test_radial_histograms_match_a_brute_force_count():
   snapshot = small_system(1)
   distance = pair_distances(snapshot)
   edges = np.linspace(0.0, 2.5, 10)  # From 0: a particle is not its own.
-  features = baselines.radial_histograms(snapshot, 0.0, 2.5, 9)
+  features = structure_features.radial_histograms(snapshot, 0.0, 2.5, 9)
   assert features.shape == (60, 18)
   for i in range(60):
     others = np.arange(60) != i
@@ -85,7 +89,7 @@ def test_local_density_matches_a_brute_force_count():
   snapshot = small_system(2)
   distance = pair_distances(snapshot)
   counts = (distance < 1.7).sum(axis=1) - 1  # Not itself.
-  np.testing.assert_allclose(baselines.local_density(snapshot, 1.7),
+  np.testing.assert_allclose(structure_features.local_density(snapshot, 1.7),
                              counts / (4 / 3 * np.pi * 1.7 ** 3), rtol=1e-12)
   assert len(set(counts.tolist())) > 2
 
@@ -167,7 +171,7 @@ def test_ridge_needs_two_training_files():
 def test_energy_sign_is_chosen_on_training_files(sign):
   rng = np.random.default_rng(5)
   snapshots = [small_system(seed) for seed in range(3)]
-  energies = [baselines.potential_energy(s) for s in snapshots]
+  energies = [structure_features.potential_energy(s) for s in snapshots]
   targets = [sign * e + rng.normal(0, 0.1 * e.std(), e.shape)
              for e in energies]
   types = [s.types for s in snapshots]
@@ -178,17 +182,21 @@ def test_energy_sign_is_chosen_on_training_files(sign):
   assert r > 0.9
 
 
+_LOCAL = ("epot", "density", "radial_ridge")  # The coarse ones need L < box/2.
+
+
 def test_rows_end_to_end(synthetic_dataset):
-  rows = baselines.evaluate_baselines(synthetic_dataset, time_indices=[0, 9])
+  rows = baselines.evaluate_baselines(synthetic_dataset, _LOCAL,
+                                      time_indices=[0, 9])
   assert [(r["model"], r["time_index"]) for r in rows] == [
-      (name, k) for name in baselines.BASELINES for k in (0, 9)]
+      (name, k) for name in _LOCAL for k in (0, 9)]
   assert all(set(r) == set(tables.COLUMNS) for r in rows)
   assert all(r["num_files"] == 2 and r["data"] == synthetic_dataset
              for r in rows)
 
   # The energy rows, recomputed: sign from the training files, then scored.
   train, test = [[data.to_snapshot(data.load_system(path), 9)
-                  for path in data.list_files(synthetic_dataset, split)]
+                  for path in layouts.list_files(synthetic_dataset, split)]
                  for split in ("train", "test")]
   sign = np.sign(np.mean([
       np.corrcoef(ka.particle_energies(s.positions, s.types, s.box)[
@@ -205,6 +213,22 @@ def test_rows_end_to_end(synthetic_dataset):
   # the radial histograms count: the ridge nearly reproduces it.
   ridge = rows[-1]
   assert ridge["pearson_a"] > 0.9 and np.isfinite(ridge["l1_a"])
+
+
+def test_coarse_ridge_rows_thermal_and_inherent(tmp_path, monkeypatch):
+  """Both coarse rows on 343-particle systems (box 6.6), at lengths below
+  half the box; the inherent row minimises each file (cached)."""
+  directory = conftest.write_synthetic_dataset(tmp_path, num_train=3,
+                                               num_test=1, n=343)
+  monkeypatch.setattr(baselines, "_COARSE", model_inputs.InputSpec(
+      descriptors="coarse", coarse_scales=(1.0, 2.0)))
+  names = ("radial_ridge", "coarse_ridge", "coarse_ridge_inherent")
+  rows = baselines.evaluate_baselines(directory, names, time_indices=[9])
+  assert [r["model"] for r in rows] == list(names)
+  # The synthetic propensity is set by B neighbours within 2.0 of the
+  # thermal structure: the thermal rows see it best.
+  assert rows[1]["pearson_a"] > 0.8
+  assert np.isfinite(rows[2]["pearson_a"]) and np.isfinite(rows[2]["l1_a"])
 
 
 def _cli(*args):
@@ -229,9 +253,9 @@ def test_cli_prints_and_writes_tables(synthetic_dataset, tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("baseline", "error: unknown baseline 'x' (known: epot, density, "
-                 "radial_ridge)"),
+                 "radial_ridge, coarse_ridge, coarse_ridge_inherent)"),
     ("index", "time index 10 out of range"),
-    ("empty", "no files match"),
+    ("empty", "no dataset files in"),
 ])
 def test_cli_errors_are_one_line(synthetic_dataset, tmp_path, case, message):
   args = {"data": synthetic_dataset, "baselines": "density",

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from glassy_jax import data as data_lib
+from glassy_jax import layouts
 from conftest import REPO, TEST_SMALL, synthetic_system, write_synthetic_dataset
 
 
@@ -132,8 +133,8 @@ def test_files_that_are_not_systems_say_so(tmp_path, suffix, content,
 def test_missing_files(tmp_path):
   with pytest.raises(data_lib.DataError, match="no such file"):
     data_lib.load_system(str(tmp_path / "absent.pickle"))
-  with pytest.raises(data_lib.DataError, match="no files match"):
-    data_lib.list_files(str(tmp_path), "train")
+  with pytest.raises(data_lib.DataError, match="no dataset files"):
+    layouts.list_files(str(tmp_path), "train")
 
 
 def test_time_index_out_of_range():
@@ -150,10 +151,10 @@ def test_convert_command_writes_an_equivalent_npz_dataset(tmp_path):
        f"--input={source}", f"--output={target}"],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr
-  converted = data_lib.list_files(str(target), "train")
+  converted = layouts.list_files(str(target), "train")
   assert [os.path.basename(f) for f in converted] == [
       "aggregated-000.npz", "aggregated-001.npz"]
-  for original, npz in zip(data_lib.list_files(str(source), "train"),
+  for original, npz in zip(layouts.list_files(str(source), "train"),
                            converted):
     a = data_lib.to_snapshot(data_lib.load_system(original), 5)
     b = data_lib.to_snapshot(data_lib.load_system(npz), 5)

@@ -12,6 +12,7 @@ from glassy_jax import data
 from glassy_jax import evaluate
 from glassy_jax import graphs
 from glassy_jax import input_pipeline
+from glassy_jax import layouts
 from glassy_jax import tables
 from conftest import PUBLISHED_CHECKPOINT, REPO, TEST_SMALL
 from conftest import make_random_checkpoint
@@ -23,7 +24,7 @@ from conftest import write_synthetic_dataset
 def setup(tmp_path_factory):
   root = tmp_path_factory.mktemp("evaluate")
   directory = write_synthetic_dataset(root / "data", num_train=0, num_test=2)
-  files = data.list_files(directory, "test")
+  files = layouts.list_files(directory, "test")
   network, params = make_random_checkpoint(root / "random.npz")
   return {"root": root, "data": directory, "files": files,
           "checkpoint": str(root / "random.npz"), "network": network,
@@ -145,7 +146,7 @@ def test_cli_scores_several_temperatures_with_baselines(setup):
   for temperature in (0.44, 0.5):
     directory = write_synthetic_dataset(
         setup["root"] / f"T{temperature}", num_train=2, num_test=1)
-    for path in data.list_files(directory, "test"):
+    for path in layouts.list_files(directory, "test"):
       system = data.load_system(path)
       system["metadata"]["temperature"] = temperature
       data.write_system(path, system)

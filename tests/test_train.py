@@ -20,6 +20,7 @@ from glassy_jax import data
 from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
 from glassy_jax import input_pipeline
+from glassy_jax import model_inputs
 from glassy_jax import models
 from glassy_jax import train
 from conftest import REPO
@@ -47,7 +48,7 @@ def _graph_batch(dataset, indices, budget):
 @pytest.fixture(scope="module")
 def small_train_set(synthetic_dataset):
   return input_pipeline.load_dataset(synthetic_dataset, "train", time_index=3,
-                                     cutoff=2.0)
+                                     inputs=model_inputs.InputSpec())
 
 
 def test_pmap_step_equals_single_device_step(small_train_set):
@@ -87,7 +88,8 @@ def test_joint_loss_is_the_mean_over_time_indices_of_masked_mses(
   devices, divided by their count; then the mean over indices. Padding
   nodes and B particles count in no column, whatever their targets."""
   dataset = input_pipeline.load_dataset(synthetic_dataset, "train",
-                                        time_index=(0, 4, 9), cutoff=2.0,
+                                        time_index=(0, 4, 9),
+                                        inputs=model_inputs.InputSpec(),
                                         max_files=2)
   config = fast_all_times.get_config("test")
   config.model.update(num_steps=1, mlp_sizes=(16, 16), decoder_sizes=(16, 3))
@@ -257,7 +259,7 @@ def test_cli_trains_and_reports(synthetic_dataset, tmp_path):
     ("--config.data.time_index=12", "time index 12 out of range"),
     ("--config.data.time_indices=(0,12)",
      "data.time_indices must be empty or 2 or more distinct indices in 0..9"),
-    ("--config.data.directory=/nonexistent", "no files match"),
+    ("--config.data.directory=/nonexistent", "no dataset files in"),
 ])
 def test_cli_bad_input_is_one_line(synthetic_dataset, tmp_path, flag,
                                    message):

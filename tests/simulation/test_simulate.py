@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from glassy_jax import data
+from glassy_jax import layouts
 from glassy_jax.simulation import lammps_runtime
 from glassy_jax.simulation import scattering
 from conftest import REPO, record_atomic_writes
@@ -41,14 +42,14 @@ def tiny(tmp_path_factory):
 
 
 def _files(output):
-  return (sorted(data.list_files(output, "train"))
-          + sorted(data.list_files(output, "test")))
+  return (sorted(layouts.list_files(output, "train"))
+          + sorted(layouts.list_files(output, "test")))
 
 
 def test_writes_deepmind_format(tiny):
   cfg, output = tiny
-  assert len(data.list_files(output, "train")) == cfg.num_train
-  assert len(data.list_files(output, "test")) == cfg.num_test
+  assert len(layouts.list_files(output, "train")) == cfg.num_train
+  assert len(layouts.list_files(output, "test")) == cfg.num_test
   for path in _files(output):
     system = data.load_system(path)
     assert set(system) == {
@@ -107,7 +108,7 @@ def test_fs_decays_and_indices_are_first_crossings(tiny):
 
 def test_fresh_maxwell_boltzmann_velocities(tiny):
   cfg, output = tiny
-  system = data.load_system(data.list_files(output, "train")[0])
+  system = data.load_system(layouts.list_files(output, "train")[0])
   velocities = system["trajectory_start_velocities"]
   assert len(velocities) == cfg.num_trajectories
   assert not np.allclose(velocities[0], velocities[1])

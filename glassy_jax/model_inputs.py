@@ -1,0 +1,162 @@
+"""What the network sees of a snapshot: the graph of its thermal or of its
+inherent structure, with structural descriptors as node inputs if asked.
+
+DeepMind's network reads the thermal configuration and the particle types
+only (`InputSpec()`). Two named departures serve the slow dynamics
+(`configs/long_time.py`, BUILD_NOTES.md "Slow dynamics"):
+
+* `inherent_structures`: edges (and descriptors) from the configuration
+  quenched to its energy minimum (`glassy_jax.inherent_structures`);
+* `descriptors="coarse"`: the coarse-grained radial and energy descriptors
+  of `glassy_jax.structure_features` as extra node columns after the type,
+  standardised with the training split's statistics, which checkpoints
+  store so that `apply` and `evaluate` standardise new snapshots alike.
+
+Training, `apply`, `evaluate` and the plots build graphs through
+`build_graph`, so a checkpoint is always fed what it was trained on, from
+plain thermal snapshots. Minima and descriptors are cached by content
+(`inherent_structures.default_cache_directory()`).
+"""
+
+import dataclasses
+import hashlib
+import os
+from typing import Sequence, Tuple
+
+import jraph
+import numpy as np
+
+from glassy_jax import atomic
+from glassy_jax import data as data_lib
+from glassy_jax import graphs
+from glassy_jax import inherent_structures
+from glassy_jax import structure_features
+
+DESCRIPTORS = ("", "coarse")
+# The long-time recipe's coarse-graining lengths (sigma_AA), chosen on a
+# validation split of Shiba et al.'s training files (BUILD_NOTES.md).
+LONG_TIME_SCALES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+  """How a snapshot becomes the network's input graph."""
+  cutoff: float = graphs.DEFAULT_CUTOFF
+  inherent_structures: bool = False
+  descriptors: str = ""  # One of DESCRIPTORS; "" = the type alone.
+  coarse_scales: Tuple[float, ...] = LONG_TIME_SCALES
+  # Training statistics of the descriptor columns (empty until known).
+  descriptor_mean: Tuple[float, ...] = ()
+  descriptor_std: Tuple[float, ...] = ()
+
+  def __post_init__(self):
+    for key in ("coarse_scales", "descriptor_mean", "descriptor_std"):
+      object.__setattr__(self, key, tuple(float(v) for v in getattr(self,
+                                                                    key)))
+    if self.descriptors not in DESCRIPTORS:
+      raise ValueError(f"data.descriptors must be one of {DESCRIPTORS}, got "
+                       f"{self.descriptors!r}")
+    if not self.cutoff > 0:
+      raise ValueError(f"data.cutoff must be > 0, got {self.cutoff}")
+    if self.descriptors and not self.coarse_scales:
+      raise ValueError("data.coarse_scales must hold at least one length")
+    if any(not s > 0 for s in self.coarse_scales):
+      raise ValueError("data.coarse_scales must be positive lengths, got "
+                       f"{self.coarse_scales}")
+    if len(self.descriptor_mean) != len(self.descriptor_std):
+      raise ValueError("descriptor_mean and descriptor_std differ in length")
+
+  @property
+  def num_descriptors(self) -> int:
+    """Node input columns after the type."""
+    if not self.descriptors:
+      return 0
+    return structure_features.coarse_descriptor_count(self.coarse_scales)
+
+
+def structure(snapshot: data_lib.Snapshot,
+              spec: InputSpec) -> data_lib.Snapshot:
+  """The snapshot whose positions the graph is built from."""
+  if spec.inherent_structures:
+    return inherent_structures.inherent_snapshot(snapshot)
+  return snapshot
+
+
+def descriptors(snapshot: data_lib.Snapshot, spec: InputSpec) -> np.ndarray:
+  """[N, D] coarse descriptors of the structure `spec` reads (thermal or
+  inherent), cached by content."""
+  snapshot = structure(snapshot, spec)
+  digest = hashlib.sha256()
+  for array in (np.asarray(snapshot.positions, np.float64),
+                np.asarray(snapshot.types, np.int64),
+                np.asarray(snapshot.box, np.float64)):
+    digest.update(np.ascontiguousarray(array).tobytes())
+  digest.update(repr((structure_features.RADIAL_MIN,
+                      structure_features.RADIAL_MAX,
+                      structure_features.RADIAL_BINS,
+                      spec.coarse_scales)).encode())
+  path = os.path.join(inherent_structures.default_cache_directory(),
+                      "descriptors", digest.hexdigest()[:32] + ".npy")
+  try:
+    values = np.load(path, allow_pickle=False)
+    if values.shape == (len(snapshot.types), spec.num_descriptors):
+      return values
+  except (OSError, ValueError):  # Not cached yet, or a damaged cache file.
+    pass
+  values = structure_features.coarse_descriptors(
+      snapshot, spec.coarse_scales).astype(np.float32)
+  with atomic.atomic_write(path) as f:
+    np.save(f, values)
+  return values
+
+
+def raw_graph(snapshot: data_lib.Snapshot,
+              spec: InputSpec) -> jraph.GraphsTuple:
+  """The graph with unstandardised descriptor columns (nodes [N, 1 + D])."""
+  graph = graphs.build_graph(structure(snapshot, spec), spec.cutoff)
+  if not spec.descriptors:
+    return graph
+  return graph._replace(nodes=np.concatenate(
+      [graph.nodes, descriptors(snapshot, spec)], axis=1))
+
+
+def standardise(graph: jraph.GraphsTuple,
+                spec: InputSpec) -> jraph.GraphsTuple:
+  """Descriptor columns as (x - mean) / std with the spec's statistics."""
+  if not spec.descriptors:
+    return graph
+  if len(spec.descriptor_mean) != spec.num_descriptors:
+    raise ValueError(f"the input spec has {len(spec.descriptor_mean)} "
+                     f"descriptor statistics for {spec.num_descriptors} "
+                     "descriptors")
+  mean = np.asarray(spec.descriptor_mean, np.float32)
+  std = np.asarray(spec.descriptor_std, np.float32)
+  return graph._replace(nodes=np.concatenate(
+      [graph.nodes[:, :1], (graph.nodes[:, 1:] - mean) / std], axis=1))
+
+
+def descriptor_moments(graphs_: Sequence[jraph.GraphsTuple]) -> np.ndarray:
+  """[3, D] count, sum and sum of squares of the descriptor columns: what
+  processes add up to agree on the statistics."""
+  rows = np.concatenate([g.nodes[:, 1:] for g in graphs_]).astype(np.float64)
+  return np.stack([np.full(rows.shape[1], len(rows), np.float64),
+                   rows.sum(axis=0), (rows * rows).sum(axis=0)])
+
+
+def with_statistics(spec: InputSpec, moments: np.ndarray) -> InputSpec:
+  """`spec` with the descriptors' mean and std from `descriptor_moments`
+  (summed over processes); constant columns get std 1."""
+  if not spec.descriptors:
+    return spec
+  count, total, squares = moments
+  mean = total / count
+  std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+  std[std < 1e-6 * np.maximum(np.abs(mean), 1.0)] = 1.0
+  return dataclasses.replace(spec, descriptor_mean=tuple(mean),
+                             descriptor_std=tuple(std))
+
+
+def build_graph(snapshot: data_lib.Snapshot,
+                spec: InputSpec) -> jraph.GraphsTuple:
+  """The network's input graph of a snapshot (standardised descriptors)."""
+  return standardise(raw_graph(snapshot, spec), spec)
