@@ -53,6 +53,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.optimizer.eps = 1e-8
   config.optimizer.clip_global_norm = 1.0  # 0 = no clipping.
   config.optimizer.weight_decay = 0.0  # A departure: > 0 is AdamW's decay.
+  # A departure: model.descriptor_readout stays at its ridge start.
+  config.optimizer.freeze_readout = False
   config.optimizer.schedule = "constant"  # Or "step" (StepLR), "cosine".
   config.optimizer.warmup_steps = 0  # Linear warm-up (cosine schedule).
   config.optimizer.step_epochs = 10  # StepLR period, in epochs.
@@ -71,6 +73,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 1000
   config.train.keep_checkpoints = 3
   config.train.seed = 42
+  # False (a departure): best.npz is the latest evaluated state, so that a
+  # run on all training files picks nothing on the test split.
+  config.train.select_best = True
   config.train.metric = "per_graph"  # Mean of per-graph Pearson; or "pooled".
   # Divergence: skip non-finite steps; past this many per log interval,
   # roll back to the last checkpoint with the learning rate scaled down.

@@ -35,6 +35,7 @@ from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
 
 from absl import flags
 import numpy as np
+from tqdm import tqdm
 
 from glassy_jax import cli
 from glassy_jax import data
@@ -207,7 +208,9 @@ def evaluate_baselines(directory: str, names: Sequence[str] = tuple(BASELINES),
                                    progress)
   if time_indices is None:
     time_indices = files[0].time_indices
-  features = {name: [BASELINES[name].features(f.snapshot) for f in files]
+  # Minimisation and coarse-graining take seconds a file: a bar per baseline.
+  features = {name: [BASELINES[name].features(f.snapshot) for f in tqdm(
+      files, desc=name, unit="file", delay=2, disable=not progress)]
               for name in names}
   train, test = files[:len(train_paths)], files[len(train_paths):]
   rows = []

@@ -19,6 +19,7 @@ import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from absl import logging
 import jax
 import numpy as np
 
@@ -159,8 +160,10 @@ def load(path: str) -> Tuple[Dict[str, np.ndarray], CheckpointMetadata]:
     with np.load(path, allow_pickle=False) as z:
       arrays = {k: z[k] for k in z.files}
     metadata = json.loads(str(arrays.pop(METADATA_KEY)))
-  except (KeyError, ValueError, OSError) as e:
-    raise CheckpointError(f"{path}: not a glassy_jax checkpoint ({e})") from None
+  except Exception as e:  # Truncated zips, foreign files: many error types.
+    detail = " ".join(f"{type(e).__name__}: {e}".split())
+    raise CheckpointError(f"{path}: damaged or not a glassy_jax checkpoint "
+                          f"({detail})") from None
   return arrays, CheckpointMetadata.from_json(metadata, path)
 
 
@@ -177,6 +180,9 @@ def restore(path: str, template: Any) -> Tuple[Any, CheckpointMetadata]:
     if value.shape != np.shape(leaf):
       raise CheckpointError(f"{path}: {key} has shape {value.shape}, the "
                             f"model expects {np.shape(leaf)}")
+    if np.issubdtype(value.dtype, np.floating) and not np.all(
+        np.isfinite(value)):
+      raise CheckpointError(f"{path}: {key} holds NaN or inf")
     restored.append(value.astype(np.asarray(leaf).dtype))
   return jax.tree_util.tree_unflatten(treedef, restored), metadata
 
@@ -218,6 +224,30 @@ class CheckpointManager:
   def latest_path(self) -> Optional[str]:
     steps = self.steps()
     return self._path(steps[-1]) if steps else None
+
+  def restore_latest(self, template: Any
+                     ) -> Tuple[Any, CheckpointMetadata, str]:
+    """The newest checkpoint that reads into `template`, and its path. An
+    unreadable one (truncated, not an npz, wrong shapes, non-finite values)
+    is renamed aside to `NAME.damaged`, kept, with a warning saying why,
+    and the next older one is tried; none readable is an error."""
+    damaged = []
+    for step in reversed(self.steps()):
+      path = self._path(step)
+      try:
+        tree, metadata = restore(path, template)
+      except CheckpointError as e:
+        aside = path + ".damaged"
+        os.replace(path, aside)
+        damaged.append(aside)
+        logging.warning("skipping %s, kept as %s: %s", path, aside, e)
+        continue
+      if damaged:
+        logging.warning("resuming from the older %s", path)
+      return tree, metadata, path
+    raise CheckpointError(
+        f"{self.directory}: no readable checkpoint to resume from"
+        + (f" (damaged ones kept as {', '.join(damaged)})" if damaged else ""))
 
   def _path(self, step: int) -> str:
     return os.path.join(self.directory, f"ckpt-{step:09d}.npz")

@@ -96,6 +96,8 @@ def run(main: Callable[..., None],
     try:
       main(flags.FLAGS, *words)
     except USER_ERRORS + (UsageError,) + tuple(errors) as e:
-      sys.exit(f"error: {_message(e)}")
+      # One line per problem (a config can have several bad values).
+      sys.exit("\n".join(f"error: {line}"
+                         for line in _message(e).splitlines() or [""]))
 
   app.run(program, flags_parser=_parse_flags)

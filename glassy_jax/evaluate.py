@@ -54,9 +54,23 @@ def evaluate_checkpoint(checkpoint: str, directory: str, split: str = "test",
   predictions = apply.predict_snapshots(
       predict_fn, [f.snapshot for f in files], inputs=metadata.input_spec(),
       batch_size=_BATCH_SIZE, progress=len(files) > _BATCH_SIZE)
-  return [tables.score_row(checkpoint, directory, time_index, column, files,
+  rows = [tables.score_row(checkpoint, directory, time_index, column, files,
                            apply.at_time_index(predictions, metadata,
                                                time_index))
+          for column, time_index in enumerate(time_indices)]
+  return rows + field_rows(directory, files, time_indices)
+
+
+def field_rows(directory: str, files: Sequence[tables.ScoredFile],
+               time_indices: Sequence[int]) -> List[Dict[str, Any]]:
+  """Rows of the field's models whose predictions the files carry
+  (GlassBench's BOTAN, CAGE, GlassMLP, SE(3)), on the same configurations:
+  named by their keys, scored like ours."""
+  shared = set.intersection(*(set(f.field_predictions) for f in files))
+  return [tables.score_row(
+      f"field:{name}", directory, time_index, column, files,
+      [f.field_predictions[name][time_index] for f in files])
+          for name in sorted(shared)
           for column, time_index in enumerate(time_indices)]
 
 

@@ -32,9 +32,11 @@ def neighbour_pairs(positions: np.ndarray, box: np.ndarray,
   Returned sorted by receiver j, then sender i.
   """
   box = np.asarray(box, np.float64)
-  if cutoff >= box.min() / 2:
+  # Pairs closer than half the box have one nearest image: the strict edge
+  # test below makes a cutoff of exactly half the box unambiguous.
+  if cutoff > box.min() / 2:
     raise data_lib.DataError(
-        f"cutoff {cutoff} must be below half the smallest box length "
+        f"cutoff {cutoff} must be at most half the smallest box length "
         f"({box.min() / 2:g}) for the minimum-image convention")
   wrapped = np.mod(positions, box)
   wrapped[wrapped >= box] = 0.0  # np.mod can round up to exactly `box`.

@@ -25,6 +25,7 @@ from ml_collections import config_flags
 from glassy_jax import cli
 from glassy_jax import distributed
 from glassy_jax import train
+from glassy_jax import workdir_lock
 
 
 def _define_flags() -> None:
@@ -52,7 +53,8 @@ def main(args: flags.FlagValues) -> None:
 def run() -> None:
   # ValueError: a config value the run cannot use (checked as it starts).
   cli.run(main, _define_flags,
-          errors=(train.TrainingDiverged, ValueError))
+          errors=(train.TrainingDiverged, ValueError,
+                  workdir_lock.WorkdirLocked))
 
 
 if __name__ == "__main__":

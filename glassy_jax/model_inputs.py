@@ -32,7 +32,10 @@ from glassy_jax import graphs
 from glassy_jax import inherent_structures
 from glassy_jax import structure_features
 
-DESCRIPTORS = ("", "coarse")
+# "coarse": of the structure the graph is built from; "coarse_both": of the
+# thermal and of the inherent structure side by side (short times live in
+# the thermal structure, long ones in the inherent one).
+DESCRIPTORS = ("", "coarse", "coarse_both")
 # The long-time recipe's coarse-graining lengths (sigma_AA), chosen on a
 # validation split of Shiba et al.'s training files (BUILD_NOTES.md).
 LONG_TIME_SCALES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
@@ -71,7 +74,8 @@ class InputSpec:
     """Node input columns after the type."""
     if not self.descriptors:
       return 0
-    return structure_features.coarse_descriptor_count(self.coarse_scales)
+    return structure_features.coarse_descriptor_count(self.coarse_scales) * (
+        2 if self.descriptors == "coarse_both" else 1)
 
 
 def structure(snapshot: data_lib.Snapshot,
@@ -84,8 +88,18 @@ def structure(snapshot: data_lib.Snapshot,
 
 def descriptors(snapshot: data_lib.Snapshot, spec: InputSpec) -> np.ndarray:
   """[N, D] coarse descriptors of the structure `spec` reads (thermal or
-  inherent), cached by content."""
-  snapshot = structure(snapshot, spec)
+  inherent), or of both ("coarse_both"), cached by content."""
+  if spec.descriptors == "coarse_both":
+    return np.concatenate([
+        _coarse(snapshot, spec.coarse_scales),
+        _coarse(inherent_structures.inherent_snapshot(snapshot),
+                spec.coarse_scales)], axis=1)
+  return _coarse(structure(snapshot, spec), spec.coarse_scales)
+
+
+def _coarse(snapshot: data_lib.Snapshot,
+            scales: Tuple[float, ...]) -> np.ndarray:
+  """`structure_features.coarse_descriptors` of these positions, cached."""
   digest = hashlib.sha256()
   for array in (np.asarray(snapshot.positions, np.float64),
                 np.asarray(snapshot.types, np.int64),
@@ -94,17 +108,18 @@ def descriptors(snapshot: data_lib.Snapshot, spec: InputSpec) -> np.ndarray:
   digest.update(repr((structure_features.RADIAL_MIN,
                       structure_features.RADIAL_MAX,
                       structure_features.RADIAL_BINS,
-                      spec.coarse_scales)).encode())
+                      scales)).encode())
   path = os.path.join(inherent_structures.default_cache_directory(),
                       "descriptors", digest.hexdigest()[:32] + ".npy")
   try:
     values = np.load(path, allow_pickle=False)
-    if values.shape == (len(snapshot.types), spec.num_descriptors):
+    if values.shape == (len(snapshot.types),
+                        structure_features.coarse_descriptor_count(scales)):
       return values
   except (OSError, ValueError):  # Not cached yet, or a damaged cache file.
     pass
   values = structure_features.coarse_descriptors(
-      snapshot, spec.coarse_scales).astype(np.float32)
+      snapshot, scales).astype(np.float32)
   with atomic.atomic_write(path) as f:
     np.save(f, values)
   return values

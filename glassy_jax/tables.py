@@ -73,6 +73,9 @@ class ScoredFile(NamedTuple):
   times: List[float]
   is_values: List[float]
   temperature: float
+  # Other models' predictions shipped in the file (GlassBench's test files):
+  # per model, [times, N] at every time index.
+  field_predictions: Dict[str, np.ndarray] = {}
 
 
 def _system_value(read: Callable[[], Any]) -> float:
@@ -107,7 +110,8 @@ def read_scored_files(paths: Sequence[str],
           is_values=[_system_value(lambda k=k: system["is_values"][k])
                      for k in time_indices],
           temperature=_system_value(
-              lambda: system["metadata"]["temperature"])))
+              lambda: system["metadata"]["temperature"]),
+          field_predictions=system.get("field_predictions", {})))
   return files
 
 

@@ -47,6 +47,8 @@ from glassy_jax import input_pipeline
 from glassy_jax import metric_writers
 from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
+from glassy_jax import run_config
+from glassy_jax import workdir_lock
 from glassy_jax.model_config import ModelConfig
 
 
@@ -89,8 +91,17 @@ def make_optimizer(config: ml_collections.ConfigDict,
   # Decoupled weight decay (AdamW) when optimizer.weight_decay > 0.
   decay = ([optax.add_decayed_weights(opt.weight_decay)]
            if opt.weight_decay > 0 else [])
+  # The descriptor readout kept at its ridge start: the rest learns the
+  # residual.
+  frozen = ([optax.masked(optax.set_to_zero(), _readout_mask)]
+            if opt.freeze_readout else [])
   return optax.chain(*clip, optax.scale_by_adam(opt.b1, opt.b2, opt.eps),
-                     *decay, optax.scale_by_learning_rate(schedule))
+                     *decay, optax.scale_by_learning_rate(schedule), *frozen)
+
+
+def _readout_mask(params: hk.Params) -> hk.Params:
+  return {module: {name: module.endswith("descriptor_readout")
+                   for name in leaves} for module, leaves in params.items()}
 
 
 def augment_edges(rng: jax.Array, edges: jax.Array) -> jax.Array:
@@ -288,12 +299,11 @@ def start_from_ridge(params: hk.Params,
 
 def _restore_latest(run: _Run, template: TrainState
                     ) -> Tuple[TrainState, float]:
-  """The last checkpoint and its best metric: process 0 reads it and sends
-  it to the others."""
+  """The newest readable checkpoint and its best metric: process 0 reads it
+  and sends it to the others."""
   best_metric = -np.inf
   if run.chief:
-    restored, saved = checkpoints.restore(run.manager.latest_path(),
-                                          template._asdict())
+    restored, saved, _ = run.manager.restore_latest(template._asdict())
     template = TrainState(**restored)
     best_metric = saved.best_metric
   return (TrainState(**distributed.broadcast_from_first(template._asdict())),
@@ -347,7 +357,9 @@ def _evaluate_and_keep_best(run: _Run, state: Any, step: int, best: float,
             "test" if run.data.final_test is None else "validation")
   metric = test_metrics[("pearson_a" if run.config.train.metric ==
                          "per_graph" else "pooled_pearson_a")]
-  if metric > best:
+  # Without selection (train.select_best False), best.npz is the latest
+  # evaluated state: the test split is watched, never chosen on.
+  if metric > best or not run.config.train.select_best:
     best = metric
     if run.chief:
       run.manager.save_best(
@@ -384,6 +396,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   rolls back to its last checkpoint with the learning rate scaled by
   `train.rollback_lr_factor`, at most `train.max_rollbacks` times.
   """
+  run_config.validate(config)  # Before any work.
+  # One trainer per workdir; only process 0 writes, so only it locks.
+  with workdir_lock.hold(workdir, enabled=jax.process_index() == 0):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict,
+                        workdir: str) -> Dict[str, float]:
   started = time.time()  # For `elapsed_s` and `train.time_budget_s`.
   train = config.train
   run, state = _setup(config, workdir)

@@ -75,9 +75,33 @@ def test_hand_built_periodic_system():
   np.testing.assert_allclose(found[(2, 3)], [0, -0.3, 0.3], atol=1e-6)
 
 
+def test_deepmind_graph_test_system():
+  """DeepMind's glassy_dynamics/graph_model_test.py: 8 particles in a 4 x 10
+  x 10 box at cutoff 2 (exactly half the box): its 24 expected edges."""
+  positions = np.array(
+      [[0.0, 0.0, 0.0], [2.5, 0.0, 0.0], [0.0, 1.5, 0.0], [0.0, 0.0, 9.0],
+       [0.0, 5.0, 0.0], [0.0, 5.0, 1.0], [3.0, 5.0, 0.0], [2.0, 3.0, 3.0]])
+  types = np.array([0, 0, 1, 0, 0, 1, 0, 0], np.int32)
+  snapshot = data_lib.Snapshot(positions, types, np.array([4.0, 10.0, 10.0]),
+                               None)
+  senders = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6,
+             6, 7]
+  receivers = [0, 1, 2, 3, 0, 1, 3, 0, 2, 3, 0, 1, 2, 3, 4, 5, 6, 4, 5, 6, 4,
+               5, 6, 7]
+  edges = [[0, 0, 0], [-1.5, 0, 0], [0, 1.5, 0], [0, 0, -1], [1.5, 0, 0],
+           [0, 0, 0], [1.5, 0, -1], [0, -1.5, 0], [0, 0, 0], [0, -1.5, -1],
+           [0, 0, 1], [-1.5, 0, 1], [0, 1.5, 1], [0, 0, 0], [0, 0, 0],
+           [0, 0, 1], [-1, 0, 0], [0, 0, -1], [0, 0, 0], [-1, 0, -1],
+           [1, 0, 0], [1, 0, 1], [0, 0, 0], [0, 0, 0]]
+  found = as_dict(graphs_lib.build_graph(snapshot, cutoff=2.0))
+  assert set(found) == set(zip(senders, receivers))
+  for pair, edge in zip(zip(senders, receivers), edges):
+    np.testing.assert_allclose(found[pair], edge, atol=1e-6)
+
+
 def test_cutoff_must_fit_the_box():
   snapshot = random_snapshot(2, n=20, box_length=3.0)
-  with pytest.raises(data_lib.DataError, match="half the smallest box"):
+  with pytest.raises(data_lib.DataError, match="at most half the smallest"):
     graphs_lib.build_graph(snapshot)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from glassy_jax import data
+from glassy_jax import evaluate
 from glassy_jax import layouts
 from glassy_jax import tables
 import conftest
@@ -14,10 +15,11 @@ N = 64
 BOX = (N / layouts.FIELD_DENSITY) ** (1 / 3)
 
 
-def _configuration(seed):
+def _configuration(seed, n=N):
   rng = np.random.default_rng(seed)
-  types = (rng.random(N) < 0.2).astype(np.int64)
-  return rng.uniform(0, BOX, (N, 3)), types
+  types = (rng.random(n) < 0.2).astype(np.int64)
+  box = (n / layouts.FIELD_DENSITY) ** (1 / 3)
+  return rng.uniform(0, box, (n, 3)), types
 
 
 def write_shiba(directory, split, identity, time_point, runs=4, seed=None,
@@ -35,19 +37,19 @@ def write_shiba(directory, split, identity, time_point, runs=4, seed=None,
   return arrays
 
 
-def write_glassbench(directory, split, identity, **overrides):
-  initial, types = _configuration(identity)
+def write_glassbench(directory, split, identity, n=N, **overrides):
+  initial, types = _configuration(identity, n)
   rng = np.random.default_rng(identity)
   arrays = dict(types=types, initial_positions=initial,
-                md_prop=rng.random((10, N)), bb_prop=rng.random((10, N)),
+                md_prop=rng.random((10, n)), bb_prop=rng.random((10, n)),
                 inherent_positions=initial + 0.01,
-                botan_prop=rng.random((10, N)))
+                botan_prop=rng.random((10, n)))
   for key, value in overrides.items():  # None: leave the key out.
     if value is None:
       arrays.pop(key)
     else:
       arrays[key] = value
-  path = os.path.join(directory, split, f"N{N}T0.64_{identity}.npz")
+  path = os.path.join(directory, split, f"N{n}T0.64_{identity}.npz")
   os.makedirs(os.path.dirname(path), exist_ok=True)
   np.savez(path, **arrays)
   return arrays
@@ -173,3 +175,20 @@ def test_shibas_real_sample_reads_as_it_is():
   np.testing.assert_allclose(snapshot.box, 15.05658, atol=1e-5)
   # Near tau_alpha: A particles have moved ~0.4 sigma on average.
   assert 0.35 < snapshot.targets[snapshot.types == 0].mean() < 0.45
+
+
+def test_evaluate_adds_the_field_models_rows(tmp_path):
+  """A GlassBench test split: the checkpoint's rows, then one per model
+  whose predictions the files carry, scored on the same configurations."""
+  written = [write_glassbench(tmp_path, "test", k, n=400) for k in (1, 2)]
+  checkpoint = tmp_path / "random.npz"
+  conftest.make_random_checkpoint(checkpoint)
+  rows = evaluate.evaluate_checkpoint(str(checkpoint), str(tmp_path),
+                                      time_indices=[0, 9])
+  assert [(r["model"], r["time_index"]) for r in rows] == [
+      (str(checkpoint), 0), (str(checkpoint), 9), ("field:botan_prop", 0),
+      ("field:botan_prop", 9)]
+  expected = np.mean([np.corrcoef(a["botan_prop"][9][a["types"] == 0],
+                                  a["md_prop"][9][a["types"] == 0])[0, 1]
+                      for a in written])
+  np.testing.assert_allclose(rows[-1]["pearson_a"], expected, rtol=1e-5)
