@@ -17,6 +17,8 @@ from typing import Iterator
 
 from absl import logging
 
+from glassy_jax import atomic
+
 LOCK_NAME = ".lock"
 
 
@@ -60,9 +62,13 @@ def hold(workdir: str, enabled: bool = True) -> Iterator[None]:
   if not enabled:
     yield
     return
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, LOCK_NAME)
-  while not _take(path):
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    taken = _take(path)
+  except OSError as e:  # An unwritable workdir: one line naming it.
+    raise atomic.write_error(workdir, e) from None
+  while not taken:
     holder = _holder(path)
     host, pid = holder.get("host"), holder.get("pid")
     if host == socket.gethostname() and isinstance(pid, int) and not _alive(
@@ -71,6 +77,7 @@ def hold(workdir: str, enabled: bool = True) -> Iterator[None]:
                       "longer runs", workdir, pid)
       with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+      taken = _take(path)
       continue
     raise WorkdirLocked(
         f"{workdir}: a training run already uses this workdir (host "
