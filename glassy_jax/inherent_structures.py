@@ -21,7 +21,7 @@ cache directory, written atomically; data directories may be read-only.
 import dataclasses
 import hashlib
 import os
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -200,14 +200,34 @@ def default_cache_directory() -> str:
       os.path.expanduser("~"), ".cache", "glassy_jax")
 
 
-def _cache_key(snapshot: data_lib.Snapshot, fire: Fire) -> str:
+def cache_path(kind: str, snapshot: data_lib.Snapshot,
+               parameters: object) -> str:
+  """Where the `kind` result of `snapshot`'s structure computed with
+  `parameters` (their repr) is cached: named by a digest of both."""
   digest = hashlib.sha256()
   for array in (np.asarray(snapshot.positions, np.float64),
                 np.asarray(snapshot.types, np.int64),
                 np.asarray(snapshot.box, np.float64)):
     digest.update(np.ascontiguousarray(array).tobytes())
-  digest.update(repr(dataclasses.astuple(fire)).encode())
-  return digest.hexdigest()[:32]
+  digest.update(repr(parameters).encode())
+  return os.path.join(default_cache_directory(), kind,
+                      digest.hexdigest()[:32] + ".npy")
+
+
+def cached(path: str, shape: tuple,
+           compute: Callable[[], np.ndarray]) -> np.ndarray:
+  """The array cached at `path` if it has `shape`, else `compute()`, cached
+  atomically (a damaged cache file is recomputed)."""
+  try:
+    values = np.load(path, allow_pickle=False)
+    if values.shape == shape:
+      return values
+  except (OSError, ValueError):  # Not cached yet, or a damaged cache file.
+    pass
+  values = compute()
+  with atomic.atomic_write(path) as f:
+    np.save(f, values)
+  return values
 
 
 def inherent_snapshot(snapshot: data_lib.Snapshot,
@@ -219,16 +239,9 @@ def inherent_snapshot(snapshot: data_lib.Snapshot,
   Targets and name are kept."""
   if snapshot.inherent_positions is not None:
     return snapshot._replace(positions=snapshot.inherent_positions)
-  directory = cache_directory or default_cache_directory()
-  path = os.path.join(directory, "inherent",
-                      _cache_key(snapshot, fire) + ".npy")
-  try:
-    positions = np.load(path, allow_pickle=False)
-    if positions.shape != snapshot.positions.shape:
-      raise ValueError("shape")
-  except (OSError, ValueError):  # Not cached yet, or a damaged cache file.
-    positions = minimise(snapshot.positions, snapshot.types, snapshot.box,
-                         fire).positions
-    with atomic.atomic_write(path) as f:
-      np.save(f, positions)
+  path = cache_path("inherent", snapshot, dataclasses.astuple(fire))
+  if cache_directory:
+    path = os.path.join(cache_directory, "inherent", os.path.basename(path))
+  positions = cached(path, snapshot.positions.shape, lambda: minimise(
+      snapshot.positions, snapshot.types, snapshot.box, fire).positions)
   return snapshot._replace(positions=positions, inherent_positions=positions)

@@ -19,14 +19,11 @@ plain thermal snapshots. Minima and descriptors are cached by content
 """
 
 import dataclasses
-import hashlib
-import os
 from typing import Sequence, Tuple
 
 import jraph
 import numpy as np
 
-from glassy_jax import atomic
 from glassy_jax import data as data_lib
 from glassy_jax import graphs
 from glassy_jax import inherent_structures
@@ -100,29 +97,14 @@ def descriptors(snapshot: data_lib.Snapshot, spec: InputSpec) -> np.ndarray:
 def _coarse(snapshot: data_lib.Snapshot,
             scales: Tuple[float, ...]) -> np.ndarray:
   """`structure_features.coarse_descriptors` of these positions, cached."""
-  digest = hashlib.sha256()
-  for array in (np.asarray(snapshot.positions, np.float64),
-                np.asarray(snapshot.types, np.int64),
-                np.asarray(snapshot.box, np.float64)):
-    digest.update(np.ascontiguousarray(array).tobytes())
-  digest.update(repr((structure_features.RADIAL_MIN,
-                      structure_features.RADIAL_MAX,
-                      structure_features.RADIAL_BINS,
-                      scales)).encode())
-  path = os.path.join(inherent_structures.default_cache_directory(),
-                      "descriptors", digest.hexdigest()[:32] + ".npy")
-  try:
-    values = np.load(path, allow_pickle=False)
-    if values.shape == (len(snapshot.types),
-                        structure_features.coarse_descriptor_count(scales)):
-      return values
-  except (OSError, ValueError):  # Not cached yet, or a damaged cache file.
-    pass
-  values = structure_features.coarse_descriptors(
-      snapshot, scales).astype(np.float32)
-  with atomic.atomic_write(path) as f:
-    np.save(f, values)
-  return values
+  parameters = (structure_features.RADIAL_MIN, structure_features.RADIAL_MAX,
+                structure_features.RADIAL_BINS, scales)
+  return inherent_structures.cached(
+      inherent_structures.cache_path("descriptors", snapshot, parameters),
+      (len(snapshot.types), structure_features.coarse_descriptor_count(
+          scales)),
+      lambda: structure_features.coarse_descriptors(
+          snapshot, scales).astype(np.float32))
 
 
 def raw_graph(snapshot: data_lib.Snapshot,
