@@ -298,9 +298,7 @@ def load_training_data(config: ml_collections.ConfigDict,
   process, num_processes = jax.process_index(), jax.process_count()
   time_index = target_time_index(config)
   inputs = input_spec(config)
-  held_out = config.data.validation_files
-  if held_out < 0:
-    raise ValueError(f"data.validation_files must be >= 0, got {held_out}")
+  held_out = config.data.validation_files  # >= 0 (run_config).
   directory = data_directory(config)
   kwargs = dict(time_index=time_index, inputs=inputs,
                 shard=(process, num_processes))
