@@ -200,17 +200,18 @@ def default_cache_directory() -> str:
       os.path.expanduser("~"), ".cache", "glassy_jax")
 
 
-def cache_path(kind: str, snapshot: data_lib.Snapshot,
-               parameters: object) -> str:
+def cache_path(kind: str, snapshot: data_lib.Snapshot, parameters: object,
+               directory: Optional[str] = None) -> str:
   """Where the `kind` result of `snapshot`'s structure computed with
-  `parameters` (their repr) is cached: named by a digest of both."""
+  `parameters` (their repr) is cached, under `directory` (default
+  `default_cache_directory()`): named by a digest of both."""
   digest = hashlib.sha256()
   for array in (np.asarray(snapshot.positions, np.float64),
                 np.asarray(snapshot.types, np.int64),
                 np.asarray(snapshot.box, np.float64)):
     digest.update(np.ascontiguousarray(array).tobytes())
   digest.update(repr(parameters).encode())
-  return os.path.join(default_cache_directory(), kind,
+  return os.path.join(directory or default_cache_directory(), kind,
                       digest.hexdigest()[:32] + ".npy")
 
 
@@ -239,9 +240,8 @@ def inherent_snapshot(snapshot: data_lib.Snapshot,
   Targets and name are kept."""
   if snapshot.inherent_positions is not None:
     return snapshot._replace(positions=snapshot.inherent_positions)
-  path = cache_path("inherent", snapshot, dataclasses.astuple(fire))
-  if cache_directory:
-    path = os.path.join(cache_directory, "inherent", os.path.basename(path))
+  path = cache_path("inherent", snapshot, dataclasses.astuple(fire),
+                    cache_directory)
   positions = cached(path, snapshot.positions.shape, lambda: minimise(
       snapshot.positions, snapshot.types, snapshot.box, fire).positions)
   return snapshot._replace(positions=positions, inherent_positions=positions)

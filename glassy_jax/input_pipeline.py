@@ -128,7 +128,7 @@ def load_dataset(directory: str, split: str, time_index: data_lib.TimeIndex,
   graphs, snapshots = [], []
   for path in tqdm(files[process::num_processes], desc=f"reading {split}",
                    unit="file", disable=process != 0):
-    snapshot = layouts.load_snapshots([path], time_index)[0]
+    snapshot = layouts.load_snapshot(path, time_index)
     graphs.append(model_inputs.raw_graph(snapshot, inputs))
     snapshots.append(snapshot)
   return Dataset(

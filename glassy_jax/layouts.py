@@ -28,7 +28,7 @@ reads one format.
 import glob
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -91,13 +91,9 @@ def load_system(path: str) -> Dict[str, Any]:
   return system
 
 
-def load_snapshots(files: Sequence[str], time_index: data.TimeIndex,
-                   progress: bool = False) -> List[data.Snapshot]:
-  """Loads systems one at a time, keeping only structure and target."""
-  if progress:
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-    files = tqdm(files, desc="loading", unit="file")
-  return [data.to_snapshot(load_system(f), time_index, f) for f in files]
+def load_snapshot(path: str, time_index: data.TimeIndex) -> data.Snapshot:
+  """One system of any layout, keeping only structure and target."""
+  return data.to_snapshot(load_system(path), time_index, path)
 
 
 def _read_npz(path: str, required: Tuple[str, ...]) -> Dict[str, np.ndarray]:

@@ -4,15 +4,15 @@ A bad value is found here, at once, with one line per value, instead of as
 a traceback deep in the input pipeline (`graphs_per_device=0`), or not at
 all (a negative cutoff builds graphs of self-edges only; a negative
 learning rate ascends the loss). The network's own options are checked by
-`model_config.ModelConfig`, the inputs' by `model_inputs.InputSpec`.
+`model_config.ModelConfig`, the inputs' by `input_pipeline.input_spec`.
 """
 
 from typing import Any, Callable, List, Tuple
 
 import ml_collections
 
+from glassy_jax import input_pipeline
 from glassy_jax import model_config
-from glassy_jax import model_inputs
 
 SCHEDULES = ("constant", "step", "cosine")
 METRICS = ("per_graph", "pooled")
@@ -88,16 +88,15 @@ def problems(config: ml_collections.ConfigDict) -> List[str]:
                    f"{_get(config, key)!r}")
   if not (config.train.num_steps or config.train.num_epochs):
     found.append("train.num_steps or train.num_epochs must be > 0")
+  # The network's and the inputs' own checks, each problem said once (the
+  # input spec also refuses a cutoff <= 0).
   for build in (lambda: model_config.ModelConfig.of(config.model),
-                lambda: model_inputs.InputSpec(
-                    cutoff=max(config.data.cutoff, 1e-9),
-                    inherent_structures=config.data.inherent_structures,
-                    descriptors=config.data.descriptors,
-                    coarse_scales=tuple(config.data.coarse_scales))):
+                lambda: input_pipeline.input_spec(config)):
     try:
       build()
     except (ValueError, TypeError) as e:
-      found.append(str(e))
+      if str(e) not in found:
+        found.append(str(e))
   return found
 
 

@@ -169,7 +169,7 @@ def test_shibas_real_sample_reads_as_it_is():
   train = layouts.list_files(directory, "train")
   test = layouts.list_files(directory, "test")
   assert len(train) == 10 and len(test) == 5
-  snapshot = layouts.load_snapshots(test[:1], 7)[0]
+  snapshot = layouts.load_snapshot(test[0], 7)
   assert snapshot.positions.shape == (4096, 3)
   assert int((snapshot.types == 0).sum()) == 3277
   np.testing.assert_allclose(snapshot.box, 15.05658, atol=1e-5)
