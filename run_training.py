@@ -4,11 +4,12 @@
       --config.data.directory=/path/to/deepmind/data \
       --config.optimizer.learning_rate=1e-5
 
-The same program as the installed `glassy-train` (glassy_jax/main.py, which
-describes the flags and the files a run writes).
+The same program as the installed `glassy-train`
+(glassy_jax/programs/train.py, which describes the flags and the files a
+run writes).
 """
 
-from glassy_jax import main
+from glassy_jax.programs import train
 
 if __name__ == "__main__":
-  main.run()
+  train.run()

@@ -16,16 +16,17 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["glassy_jax", "glassy_jax.*"]),
     package_data={"glassy_jax": ["demo_data/*/*", "pretrained/*.npz"]},
     python_requires=">=3.10",
-    # Each also runs as `python -m glassy_jax.<module>`.
+    # Each also runs as `python -m glassy_jax.programs.<name>`.
     entry_points={"console_scripts": [
-        "glassy-train = glassy_jax.main:run",
-        "glassy-apply = glassy_jax.apply:run",
-        "glassy-evaluate = glassy_jax.evaluate:run",
-        "glassy-baselines = glassy_jax.baselines:run",
-        "glassy-plot = glassy_jax.plotting:run",
-        "glassy-simulate = glassy_jax.simulation.simulate:run",
-        "glassy-build-system = glassy_jax.simulation.build_system:run",
-        "glassy-convert-tf = glassy_jax.tf_checkpoint:run",
+        "glassy-train = glassy_jax.programs.train:run",
+        "glassy-apply = glassy_jax.programs.apply:run",
+        "glassy-evaluate = glassy_jax.programs.evaluate:run",
+        "glassy-baselines = glassy_jax.programs.baselines:run",
+        "glassy-plot = glassy_jax.programs.plot:run",
+        "glassy-simulate = glassy_jax.programs.simulate:run",
+        "glassy-build-system = glassy_jax.programs.build_system:run",
+        "glassy-convert-tf = glassy_jax.programs.convert_tf:run",
+        "glassy-convert-data = glassy_jax.programs.convert_data:run",
     ]},
     install_requires=[
         "absl-py",

@@ -29,9 +29,10 @@ at time index 0).
   inputs without their per-step host-side `apply_random_rotation`
   (`--deepmind_host_rotation` adds it and the host-to-device copy, as their
   loop does); leaving it out favours them.
-* Ours: `train.make_train_step` of `configs/bapst.py` (fused) on one device,
-  set up as `benchmarks/train_step.py` times it (rotation augmentation,
-  clipping and Adam included), graph padded as training pads it.
+* Ours: `train_step.make_train_step` of `configs/bapst.py` (fused) on one
+  device, set up as `benchmarks/train_step.py` times it (rotation
+  augmentation, clipping and Adam included), graph padded as training pads
+  it.
 
 Same function: our parameters (fresh, and DeepMind's trained t044_s09 as
 converted in this package) are mapped onto theirs; each network runs on its

@@ -32,7 +32,8 @@ from glassy_jax import graphs as graphs_lib
 from glassy_jax import input_pipeline
 from glassy_jax import layouts
 from glassy_jax import models
-from glassy_jax import train
+from glassy_jax import run_config
+from glassy_jax import train_step
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 REFERENCE_GLASS = os.path.join(os.path.dirname(os.path.dirname(
@@ -180,11 +181,12 @@ def training_step_runner(config, network, params, batch: input_pipeline.Batch
   """`run()`: one real pmapped training step (one device here; augmentation,
   clipping and Adam included), waited for; each call continues from the
   last (the step donates its state)."""
-  optimizer = train.make_optimizer(config, 1, 1)
-  holder = [distributed.replicate(train.init_train_state(
+  optimizer = train_step.make_optimizer(
+      run_config.OptimizerConfig.of(config.optimizer), 1, 1)
+  holder = [distributed.replicate(train_step.init_train_state(
       params, optimizer, jax.random.PRNGKey(1)), 1)]
-  step = train.make_train_step(network, optimizer,
-                               config.train.augment_rotations)
+  step = train_step.make_train_step(network, optimizer,
+                                    config.train.augment_rotations)
   stacked = jax.device_put(input_pipeline.stack_batches([batch]))
 
   def run():

@@ -29,7 +29,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.optimizer.schedule = "cosine"
   config.optimizer.warmup_steps = 20
   if preset == "demo":
-    # 240 steps (15 epochs of the 16 demo graphs): ~5 minutes on 2 cores.
+    # 240 steps (15 epochs of the 16 demo graphs); wall time in
+    # BUILD_NOTES.md, "Learning speed".
     config.train.eval_every = 40
     config.train.checkpoint_every = 40
   elif not preset:

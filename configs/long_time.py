@@ -8,13 +8,15 @@ of Shiba et al.'s T = 0.44 training files (preset `validation`):
 
 * graphs from the inherent structures (`data.inherent_structures`): each
   configuration quenched by FIRE, once, cached;
-* coarse-grained radial and energy descriptors of the inherent structure as
-  node inputs (`data.descriptors = "coarse"`, `model.node_descriptors`),
+* coarse-grained radial and energy descriptors of the inherent structure,
+  and each particle's relaxation distance (thermal to inherent structure)
+  coarse-grained alike, as node inputs
+  (`data.descriptors = "coarse_relaxation"`, `model.node_descriptors`),
   standardised with the training statistics;
 * a linear readout of the descriptors added to the output, started at the
   ridge fit with the decoder's last layer at zero
   (`model.descriptor_readout`): the network starts where the coarse-grained
-  ridge (`glassy_jax.baselines`: coarse_ridge_inherent) ends;
+  ridge (`glassy_jax.baselines`: coarse_ridge_relaxation) ends;
 * two message-passing steps, a learning rate of 1e-4 with cosine decay and
   weight decay, 200 steps: on the validation split the network then stays
   above the ridge it starts from; faster learning overfits 8 files.
@@ -47,9 +49,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config = fast.get_config("" if preset == "validation" else preset)
   config.data.time_index = 9
   config.data.inherent_structures = True
-  config.data.descriptors = "coarse"
+  config.data.descriptors = "coarse_relaxation"
   config.model.node_descriptors = model_inputs.InputSpec(
-      descriptors="coarse").num_descriptors
+      descriptors="coarse_relaxation").num_descriptors
   config.model.descriptor_readout = True
   config.model.num_steps = 2
   config.model.angular_channels = 0

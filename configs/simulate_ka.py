@@ -1,4 +1,4 @@
-"""Kob-Andersen data generation (`python -m glassy_jax.simulation.simulate`).
+"""Kob-Andersen data generation (`python -m glassy_jax.programs.simulate`).
 
 Presets after a colon: `configs/simulate_ka.py:tiny` (seconds-scale smoke
 test), `configs/simulate_ka.py:demo` (the bundled demo dataset, T = 0.64).
@@ -11,7 +11,8 @@ import ml_collections
 def get_config(preset=None):
   """Returns the generation config; `preset` is None, 'tiny' or 'demo'."""
   c = ml_collections.ConfigDict()
-  # System (FIDELITY.md): 4096 particles, 80:20, density 1.2.
+  # System (docs/specification.md, "The Kob-Andersen system"): 4096
+  # particles, 80:20, density 1.2.
   c.num_particles = 4096
   c.fraction_a = 0.8
   c.density = 1.2
@@ -62,9 +63,8 @@ def get_config(preset=None):
     c.separation_taus = 1.0
     c.num_train = 16
     c.num_test = 4
-    # Measured: ~315 steps/s per core at N = 4096, tau_alpha = 8 and Fs_A < 0.1
-    # at t = 30, so a run (1.5 x 30 = 45 LJ time) is ~28 s on an idle core;
-    # 16 runs x 20 configs take ~1.3 h on 2 idle cores, ~2 h+ when shared.
+    # Cost of these 16 runs x 20 configurations: BUILD_NOTES.md, "Bundled
+    # demo dataset".
     c.num_trajectories = 16
     c.store = "targets"
   elif preset is not None:

@@ -1,4 +1,5 @@
-"""The seed's variant (TER 2023, PyTorch Geometric), as FIDELITY.md records it.
+"""The seed's variant (TER 2023, PyTorch Geometric), as docs/specification.md
+records it ("The seed's variant (TER 2023)").
 
 One-hot node types; standardised targets; 7 processor steps with separate
 weights updated in parallel (edges and nodes both from the previous step);

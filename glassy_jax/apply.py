@@ -1,40 +1,27 @@
 """Predicts propensities with a trained (or DeepMind's published) network.
 
-  python -m glassy_jax.apply --checkpoint=runs/x/best.npz \
-      --input='frames/*.dump' --output=propensity.npz
-  python -m glassy_jax.apply --checkpoint=t044_s09 \
-      --input=start.data --output=start_propensity.dump --format=lammps
-
-The checkpoint is this project's `.npz`, a TensorFlow 1 prefix (recognised
-by `PATH.index`, read without TensorFlow) or the name of a checkpoint shipped
-with the package (`checkpoints.bundled_names()`: `t044_s09` is DeepMind's
-published network). Inputs are DeepMind systems (pickle or `.npz`, with
-targets), LAMMPS text dumps (every frame) and LAMMPS data files. Frames of
-one size share one padded shape, so the jitted network compiles once per size
-however many frames there are.
-
-`OUT.npz` holds `predictions` and `types` ([n_frames, N], or [N] for one
-frame), `files` (each frame's source) and, when every input carries targets,
-`targets` and per-frame Pearson correlations `pearson_a` / `pearson_b`.
-`--format=lammps` writes a dump with a per-atom `propensity` column instead.
+The checkpoint is anything `checkpoints.load_params` reads: this project's
+`.npz`, a TensorFlow 1 prefix (read without TensorFlow) or the name of a
+checkpoint shipped with the package (`checkpoints.bundled_names()`:
+`t044_s09` is DeepMind's published network). Inputs are DeepMind systems
+(pickle or `.npz`, with targets), LAMMPS text dumps (every frame) and LAMMPS
+data files. Frames of one size share one padded shape, so the jitted
+network compiles once per size however many frames there are.
 
 A joint multi-time checkpoint (`time_indices` in its metadata) predicts
-every one of its time indices at once: `predictions` and `targets` are
-[n_frames, N, K] ([N, K] for one frame), column k being time index
-`time_indices[k]` (also stored, [K]); `pearson_a` / `pearson_b` are
-[n_frames, K] ([K]); dumps get one column `propensity_t{index}` per index.
+every one of its time indices at once, column k being time index
+`time_indices[k]`. The program, which writes predictions as arrays or
+LAMMPS dumps, is `glassy_jax.programs.apply`.
 """
 
 import dataclasses
 import functools
 import glob
-import math
 import os
 import sys
 from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple)
 
-from absl import flags
 import jax
 import jraph
 import numpy as np
@@ -42,15 +29,12 @@ from tqdm import tqdm
 
 from glassy_jax import atomic
 from glassy_jax import checkpoints
-from glassy_jax import cli
 from glassy_jax import data
 from glassy_jax import graphs
 from glassy_jax import lammps_io
 from glassy_jax import layouts
-from glassy_jax import metrics
 from glassy_jax import model_inputs
 from glassy_jax import models
-from glassy_jax import tf_checkpoint
 
 PredictFn = Callable[[jraph.GraphsTuple], jax.Array]
 # Extra edge room when a shape is first compiled, so later frames of the same
@@ -68,15 +52,11 @@ def load_model(path: str, edge_chunk_size: Optional[int] = None
   given, replaces the checkpoint's `model.edge_chunk_size`: the same
   function in bounded memory, for snapshots larger than the training ones.
   """
-  path = checkpoints.resolve(path)
-  if os.path.isfile(path + ".index"):
-    params, metadata = tf_checkpoint.load_bapst(path)
-  else:
-    params, metadata = checkpoints.load_params(path)
+  params, metadata = checkpoints.load_params(path)
   config = metadata.model
   if edge_chunk_size is not None:
     config = dataclasses.replace(config, edge_chunk_size=edge_chunk_size)
-  expected = tf_checkpoint.param_shapes(config)
+  expected = models.param_shapes(config)
   actual = {m: {k: tuple(v.shape) for k, v in p.items()}
             for m, p in params.items()}
   misfits = sorted(module for module in expected.keys() | actual.keys()
@@ -134,9 +114,8 @@ def _fitting_budget(budget: Optional[graphs.PaddingBudget],
   if budget is not None and needed.n_edge <= budget.n_edge and (
       needed.n_node <= budget.n_node):
     return budget
-  multiple = 1024
-  return needed._replace(n_edge=multiple * math.ceil(
-      needed.n_edge * _EDGE_HEADROOM / multiple))
+  return needed._replace(
+      n_edge=graphs.round_edges(needed.n_edge * _EDGE_HEADROOM))
 
 
 def at_time_index(arrays: Sequence[np.ndarray],
@@ -198,95 +177,8 @@ def read_frames(path: str, time_index: data.TimeIndex) -> List[_Frame]:
                                f"{path}@{f.timestep}"), f) for f in frames]
 
 
-# ------------------------------------------------------------------------ CLI
-def _define_flags() -> None:
-  """Flags exist only when run as a program: importers define their own."""
-  flags.DEFINE_string("checkpoint", None,
-                      "Project checkpoint (.npz), TF checkpoint prefix or "
-                      "bundled name (t044_s09).")
-  flags.DEFINE_string("input", None, "Input file or glob: DeepMind "
-                      "pickle/.npz, LAMMPS dump or data file.")
-  flags.DEFINE_string("output", None, "Output file.")
-  flags.DEFINE_integer("time_index", None, "Target time index of DeepMind "
-                       "inputs (default: the checkpoint's; a joint "
-                       "checkpoint's are its own).")
-  flags.DEFINE_enum("format", "npz", ["npz", "lammps"], "npz arrays, or a "
-                    "LAMMPS dump with a per-atom propensity column (one per "
-                    "time index of a joint checkpoint).")
-  flags.DEFINE_integer("batch_size", 4, "Frames per forward pass.",
-                       lower_bound=1)
-  flags.DEFINE_integer("edge_chunk_size", None, "Edges per chunk of the "
-                       "forward pass (bounded memory for large systems; "
-                       "0 = off; default: the checkpoint's).", lower_bound=0)
-  flags.mark_flags_as_required(["checkpoint", "input", "output"])
-
-
-def main(args: flags.FlagValues) -> None:
-  predict_fn, metadata = load_model(args.checkpoint, args.edge_chunk_size)
-  if metadata.time_indices and args.time_index is not None:
-    raise data.DataError(
-        f"--time_index: {args.checkpoint} is a joint model of time indices "
-        f"{metadata.time_indices}; leave it unset")
-  time_index = (args.time_index if args.time_index is not None
-                else metadata.time_index)
-  indices = metadata.time_indices or (time_index,)
-  frames = [frame for path in input_files(args.input)
-            for frame in read_frames(path, metadata.time_indices or time_index)]
-  sizes = sorted({len(f.snapshot.types) for f in frames})
-  if len(sizes) > 1:
-    raise data.DataError(f"{args.input}: frames have different particle "
-                         f"counts ({sizes}); apply them separately")
-  snapshots = [f.snapshot for f in frames]
-  predictions = np.stack(predict_snapshots(
-      predict_fn, snapshots,
-      inputs=metadata.input_spec(), batch_size=args.batch_size,
-      progress=len(frames) > args.batch_size))
-  types = np.stack([s.types for s in snapshots])
-  arrays = {"predictions": predictions, "types": types,
-            "files": np.array([s.name for s in snapshots])}
-  if all(s.targets is not None for s in snapshots):
-    targets = np.stack([s.targets for s in snapshots])
-    arrays["targets"] = targets
-    pearson = {}  # [K, n_frames] each.
-    for label, kind in (("a", 0), ("b", 1)):
-      pearson[label] = np.array([
-          [metrics.pearson(p[t == kind], y[t == kind]) for p, y, t in zip(
-              at_time_index(predictions, metadata, index),
-              at_time_index(targets, metadata, index), types)]
-          for index in indices])
-      arrays[f"pearson_{label}"] = (pearson[label].T if metadata.time_indices
-                                    else pearson[label][0])
-    for index, pearson_a, pearson_b in zip(indices, pearson["a"],
-                                           pearson["b"]):
-      print(f"time index {index}: Pearson r over {len(frames)} frame(s): "
-            f"A {np.nanmean(pearson_a):.4f}, B {np.nanmean(pearson_b):.4f}")
-  if args.format == "lammps":
-    if metadata.time_indices:
-      columns = {f"propensity_t{index}": np.stack(
-          at_time_index(predictions, metadata, index)) for index in indices}
-    else:
-      columns = {"propensity": predictions}
-    lammps_io.write_dump(args.output, [f.lammps for f in frames],
-                         extra_columns=columns)
-  else:
-    if len(frames) == 1:
-      arrays = {k: v[0] if v.ndim else v for k, v in arrays.items()}
-    if metadata.time_indices:
-      arrays["time_indices"] = np.array(metadata.time_indices)
-    _save_npz(args.output, arrays)
-  print(f"wrote {args.output} ({len(frames)} frame(s) of {sizes[0]} "
-        "particles)")
-
-
-def _save_npz(path: str, arrays: Dict[str, np.ndarray]) -> None:
-  """Writes exactly `path` (`np.savez` given a name would append `.npz`)."""
+def save_npz(path: str, arrays: Dict[str, np.ndarray]) -> None:
+  """Writes exactly `path` (`np.savez` given a name would append `.npz`),
+  atomically."""
   with atomic.atomic_write(path) as f:
     np.savez(f, **arrays)
-
-
-def run() -> None:
-  cli.run(main, _define_flags)
-
-
-if __name__ == "__main__":
-  run()

@@ -9,6 +9,9 @@ of one (`atomic.py`). Plain numpy files (no pickle) load anywhere without this p
 
 Checkpoints shipped with the package (`pretrained/`, see NOTICE) are also
 found by name: `t044_s09` is DeepMind's published network, converted.
+Wherever parameters are loaded (`load_params`), the prefix of a TensorFlow
+checkpoint of DeepMind's network (`PREFIX.index`) serves as well
+(`tf_checkpoint`, read without TensorFlow).
 """
 
 import dataclasses
@@ -24,8 +27,10 @@ import jax
 import numpy as np
 
 from glassy_jax import atomic
-from glassy_jax import graphs
+from glassy_jax import errors
+from glassy_jax import model_config
 from glassy_jax import model_inputs
+from glassy_jax import tf_checkpoint
 from glassy_jax.model_config import ModelConfig
 
 METADATA_KEY = "__metadata__"
@@ -34,7 +39,7 @@ PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 _STEP_FILE = re.compile(r"ckpt-(\d+)\.npz$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(errors.UserError, ValueError):
   """A checkpoint is missing or does not fit what it is loaded into."""
 
 
@@ -49,7 +54,8 @@ class CheckpointMetadata:
   # A joint multi-time model: output k predicts time index time_indices[k]
   # (`time_index` is then unused). Empty: one output, at `time_index`.
   time_indices: Tuple[int, ...] = ()
-  cutoff: float = graphs.DEFAULT_CUTOFF  # Graph cutoff of the inputs.
+  # Graph cutoff of the inputs (DeepMind's by default).
+  cutoff: float = model_inputs.InputSpec.cutoff
   # The rest of `model_inputs.InputSpec` (inherent structures, descriptors
   # and their training statistics); empty: DeepMind's inputs.
   inputs: Dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -103,7 +109,7 @@ class CheckpointMetadata:
       raise CheckpointError(f"{path}: target_std must be a positive number, "
                             f"got {metadata.target_std}")
     outputs, needed = (metadata.model.decoder_sizes[-1],
-                       len(metadata.time_indices) or 1)
+                       model_config.outputs_for(metadata.time_indices))
     if outputs != needed:
       raise CheckpointError(
           f"{path}: decoder_sizes[-1] is {outputs}, time_indices "
@@ -264,12 +270,25 @@ class CheckpointManager:
     save(self.best_path, tree, dataclasses.replace(metadata, step=step))
 
 
+def load_tf(prefix: str, time_index: int = 0
+            ) -> Tuple[Dict[str, Dict[str, np.ndarray]], CheckpointMetadata]:
+  """Haiku parameters of a TensorFlow checkpoint of DeepMind's network, and
+  metadata saying what they are (trained at `time_index`)."""
+  return tf_checkpoint.load_bapst(prefix), CheckpointMetadata(
+      model=ModelConfig(), time_index=time_index,
+      source=tf_checkpoint.source(prefix))
+
+
 def load_params(path: str) -> Tuple[Dict[str, Dict[str, np.ndarray]],
                                     CheckpointMetadata]:
-  """Haiku parameters and metadata of a checkpoint (training or converted).
+  """Haiku parameters and metadata of a checkpoint: a file (training or
+  converted), the name of a bundled one, or a TF prefix (`load_tf`).
 
   Every checkpoint saves a dict whose `params` entry is the Haiku params.
   """
+  path = resolve(path)
+  if tf_checkpoint.exists(path):
+    return load_tf(path)
   arrays, metadata = load(path)
   params = params_from_arrays(arrays, prefix="['params']")
   if not params:

@@ -9,7 +9,7 @@ updates since the last snapshot (`History`). Forward and backward
 temporaries are then a few [E, H] arrays plus [N, H] ones, whatever XLA's
 scheduler does; benchmarks/README.md has the measured memory and time.
 
-The function is the fused processor's (`models.py`), with the same
+The function is the fused processor's (`processors.py`), with the same
 parameters; tests/test_models.py checks values and gradients against it.
 """
 
@@ -33,20 +33,18 @@ class EdgeWeights(NamedTuple):
 
 class NodeProjections(NamedTuple):
   """The edge MLP's first layer on node features, [N, H] each (or gathered,
-  [edges, H]): the blocks of its two endpoints, `first` and `second`
-  (receiver and sender for the sequential update, the reverse for the
-  parallel one)."""
-  first: jax.Array
-  second: jax.Array
+  [edges, H]): the blocks of each edge's receiver and sender."""
+  receiver: jax.Array
+  sender: jax.Array
 
 
 class ChunkedGraph(NamedTuple):
   """Edges as [chunks, chunk size, ...]; padding edges gather node 0 and
-  are summed into no node (receiver = N)."""
+  are summed into no node (`sum_into` = N)."""
   edges: jax.Array  # [chunks, size, F] edge features.
-  first: jax.Array  # [chunks, size] node gathered into `NodeProjections.first`.
-  second: jax.Array  # [chunks, size]
-  receivers: jax.Array  # [chunks, size]
+  senders: jax.Array  # [chunks, size], padded with 0 (gathered).
+  receivers: jax.Array  # [chunks, size], padded with 0 (gathered).
+  sum_into: jax.Array  # [chunks, size]: the receivers, padded with N.
 
 
 class History(NamedTuple):
@@ -66,11 +64,11 @@ def chunk(values: jax.Array, size: int, fill: int) -> jax.Array:
 
 def edge_mlp(weights: EdgeWeights, h_e: jax.Array, edge_const: jax.Array,
              gathered: NodeProjections) -> jax.Array:
-  """The processor's edge MLP on [h_e, enc_e, node_in[a], node_in[b]]:
-  `edge_const` holds the enc_e block and the bias, `gathered` the node
-  blocks of each edge's endpoints."""
-  return layers.mlp_tail(h_e @ weights.w_h_e + edge_const + gathered.first
-                         + gathered.second, weights.tail)
+  """The processor's edge MLP on [h_e, enc_e, and node_in of the edge's
+  receiver and sender]: `edge_const` holds the enc_e block and the bias,
+  `gathered` the node blocks of each edge's endpoints."""
+  return layers.mlp_tail(h_e @ weights.w_h_e + edge_const + gathered.receiver
+                         + gathered.sender, weights.tail)
 
 
 def _chunk_step(sequential: bool, encoder: Sequence[layers.Layer],
@@ -87,17 +85,19 @@ def _chunk_step(sequential: bool, encoder: Sequence[layers.Layer],
                else jnp.concatenate([h_e, enc_e], axis=-1))
 
 
-def _gather(projections: NodeProjections, first, second) -> NodeProjections:
-  return NodeProjections(projections.first[first],
-                         projections.second[second])
+def _gather(projections: NodeProjections, receivers, senders
+            ) -> NodeProjections:
+  return NodeProjections(projections.receiver[receivers],
+                         projections.sender[senders])
 
 
-def _rebuild_chunk(history: History, index, encoder, edges, first, second):
+def _rebuild_chunk(history: History, index, encoder, edges, receivers,
+                   senders):
   """A step's input h_e on chunk `index` (forward only)."""
   h_e = None if history.snapshot is None else history.snapshot[index]
   for weights, projections in history.updates:  # (Sums are not needed.)
     h_e, _ = _chunk_step(True, encoder, weights, h_e,
-                         _gather(projections, first, second), edges)
+                         _gather(projections, receivers, senders), edges)
   return h_e
 
 
@@ -113,24 +113,24 @@ def edge_update(sequential: bool, encoder: Sequence[layers.Layer],
   h_e. Both passes work chunk by chunk, in place: no [E, ...] buffer but h_e
   (or its cotangent), its replacement and the snapshots.
   """
-  num_nodes, width = projections.first.shape
+  num_nodes, width = projections.receiver.shape
 
   def body(index, carry):
     out, total = carry
     new, summed = _chunk_step(
         sequential, encoder, weights, None if h_e is None else out[index],
-        _gather(projections, graph.first[index], graph.second[index]),
+        _gather(projections, graph.receivers[index], graph.senders[index]),
         graph.edges[index])
-    total = total.at[graph.receivers[index]].add(
+    total = total.at[graph.sum_into[index]].add(
         summed.astype(jnp.float32), mode="drop", indices_are_sorted=True)
     return out.at[index].set(new), total
 
-  out = (jnp.zeros(graph.first.shape + (width,), projections.first.dtype)
+  out = (jnp.zeros(graph.senders.shape + (width,), projections.sender.dtype)
          if h_e is None else h_e)  # Overwritten chunk by chunk.
   total = jnp.zeros((num_nodes, width if sequential else 2 * width),
                     jnp.float32)
   out, total = jax.lax.fori_loop(0, graph.edges.shape[0], body, (out, total))
-  return out, total.astype(projections.first.dtype)
+  return out, total.astype(projections.sender.dtype)
 
 
 class _Residuals(NamedTuple):
@@ -163,16 +163,16 @@ def _edge_update_bwd(sequential, residuals: _Residuals, cotangents):
     d_out = jnp.broadcast_to(d_total[0, 0], d_out.shape)
 
   def body(index, carry):
-    d_h_e, d_encoder, d_weights, d_first, d_second = carry
-    first, second = graph.first[index], graph.second[index]
+    d_h_e, d_encoder, d_weights, d_receiver, d_sender = carry
+    receivers, senders = graph.receivers[index], graph.senders[index]
     edges = graph.edges[index]
-    h_e = _rebuild_chunk(history, index, encoder, edges, first, second)
+    h_e = _rebuild_chunk(history, index, encoder, edges, receivers, senders)
     step = functools.partial(_chunk_step, sequential, edges=edges)
     (new, _), vjp = jax.vjp(step, encoder, weights, h_e,
-                            _gather(projections, first, second))
+                            _gather(projections, receivers, senders))
     d_new = jnp.zeros_like(new) if out_unused else d_h_e[index]
-    d_summed = d_total.at[graph.receivers[index]].get(mode="fill",
-                                                      fill_value=0)
+    d_summed = d_total.at[graph.sum_into[index]].get(mode="fill",
+                                                     fill_value=0)
     grads = vjp((d_new, d_summed))
     d_encoder, d_weights = jax.tree.map(jnp.add, (d_encoder, d_weights),
                                         grads[:2])
@@ -180,17 +180,19 @@ def _edge_update_bwd(sequential, residuals: _Residuals, cotangents):
       d_h_e = d_h_e.at[index].set(grads[2])
     d_gathered = grads[3]
     return (d_h_e, d_encoder, d_weights,
-            d_first.at[first].add(d_gathered.first.astype(jnp.float32)),
-            d_second.at[second].add(d_gathered.second.astype(jnp.float32)))
+            d_receiver.at[receivers].add(
+                d_gathered.receiver.astype(jnp.float32)),
+            d_sender.at[senders].add(d_gathered.sender.astype(jnp.float32)))
 
   zeros = functools.partial(jnp.zeros, dtype=jnp.float32)
-  d_h_e, d_encoder, d_weights, d_first, d_second = jax.lax.fori_loop(
+  d_h_e, d_encoder, d_weights, d_receiver, d_sender = jax.lax.fori_loop(
       0, graph.edges.shape[0], body,
       (d_out, jax.tree.map(jnp.zeros_like, encoder),
        jax.tree.map(jnp.zeros_like, weights),
-       zeros(projections.first.shape), zeros(projections.second.shape)))
-  d_projections = NodeProjections(d_first.astype(projections.first.dtype),
-                                  d_second.astype(projections.second.dtype))
+       zeros(projections.receiver.shape), zeros(projections.sender.shape)))
+  d_projections = NodeProjections(
+      d_receiver.astype(projections.receiver.dtype),
+      d_sender.astype(projections.sender.dtype))
   first_step = history.snapshot is None and not history.updates
   return (d_encoder, d_weights, d_projections,
           None if first_step else d_h_e, None, None)

@@ -1,16 +1,16 @@
 """Glassy-dynamics systems on disk: DeepMind's pickle format and its `.npz` twin.
 
-  python -m glassy_jax.data convert --input=DIR --output=NPZ_DIR
-
 A *system* is one equilibrated configuration with its isoconfigurational
-ensemble, stored as the dict DeepMind published (see `../shared/FIDELITY.md`):
-`positions`, `types`, `box`, `time`, `time_indices`, `is_values`, `metadata`
-and either `trajectory_target_positions` (+ `trajectory_start_velocities`) or
-precomputed `targets`.
+ensemble, stored as the dict DeepMind published (`docs/specification.md`,
+"Dataset format"): `positions`, `types`, `box`, `time`, `time_indices`,
+`is_values`, `metadata` and either `trajectory_target_positions`
+(+ `trajectory_start_velocities`) or precomputed `targets`.
 
 Pickles are read with a restricted unpickler (a hostile pickle runs code when
 loaded with `pickle.load`); training keeps only a `Snapshot` per file, so a
-400-file dataset never holds its trajectories in memory at once.
+400-file dataset never holds its trajectories in memory at once. A dataset
+becomes its `.npz` form with `convert_to_npz` (the program
+`glassy_jax.programs.convert_data`).
 """
 
 import glob
@@ -23,12 +23,14 @@ from typing import (IO, Any, Dict, List, NamedTuple, Optional, Sequence,
 import numpy as np
 
 from glassy_jax import atomic
+from glassy_jax import errors
 
+# DeepMind's time indices 0..9: IS = 0.9, 0.8, ..., 0.1 and 1/e.
 NUM_TIME_INDICES = 10
 REQUIRED_KEYS = ("positions", "types", "box")
 
 
-class DataError(ValueError):
+class DataError(errors.UserError, ValueError):
   """A dataset file is missing, malformed or inconsistent (one-line message)."""
 
 
@@ -279,28 +281,3 @@ def convert_to_npz(input_directory: str, output_directory: str,
     written.append(target)
   return written
 
-
-def _define_flags() -> None:
-  """Flags exist only when run as a program: importers define their own."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("input", None, "Dataset folder (DeepMind's layout: "
-                      "train/, test/).", required=True)
-  flags.DEFINE_string("output", None, "Folder for the .npz form.",
-                      required=True)
-
-
-def main(args, command: str) -> None:
-  del command  # The one command: convert.
-  files = convert_to_npz(args.input, args.output, progress=True)
-  print(f"wrote {len(files)} .npz systems under {args.output}")
-
-
-def run() -> None:
-  from glassy_jax import cli  # pylint: disable=g-import-not-at-top
-  cli.run(main, _define_flags, commands=("convert",))
-
-
-if __name__ == "__main__":
-  # The imported module's copy: its DataError is the one `cli` catches.
-  from glassy_jax import data  # pylint: disable=g-import-not-at-top
-  data.run()

@@ -17,6 +17,8 @@ from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
+from glassy_jax import errors
+
 # The pmap axis of the training step: every device of every host.
 AXIS = "devices"
 
@@ -35,12 +37,16 @@ def initialize(config: ml_collections.ConfigDict) -> None:
   # The CPU backend needs a collectives implementation for cross-process
   # psum (older jaxlibs default to none); accelerators ignore this setting.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  device_ids = [int(i) for i in settings.local_device_ids.split(",") if i]
-  jax.distributed.initialize(
-      coordinator_address=settings.coordinator_address or None,
-      num_processes=settings.num_processes or None,
-      process_id=(settings.process_id if settings.process_id >= 0 else None),
-      local_device_ids=device_ids or None)
+  try:
+    device_ids = [int(i) for i in settings.local_device_ids.split(",") if i]
+    jax.distributed.initialize(
+        coordinator_address=settings.coordinator_address or None,
+        num_processes=settings.num_processes or None,
+        process_id=(settings.process_id if settings.process_id >= 0
+                    else None),
+        local_device_ids=device_ids or None)
+  except ValueError as e:  # Settings JAX cannot use, or cannot detect.
+    raise errors.ConfigError(str(e)) from None
   logging.info("process %d of %d, %d local / %d global devices",
                jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count())

@@ -16,7 +16,10 @@ from scipy import spatial
 
 from glassy_jax import data as data_lib
 
-DEFAULT_CUTOFF = 2.0
+DEFAULT_CUTOFF = 2.0  # DeepMind's, in units of sigma_AA.
+# Edge budgets are rounded up to multiples of this, so that graphs whose
+# edge counts differ a little share one compiled shape.
+EDGE_MULTIPLE = 1024
 
 
 def minimum_image(displacement: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -77,16 +80,29 @@ class PaddingBudget(NamedTuple):
   n_graph: int
 
 
-def padding_budget(graphs: Sequence[jraph.GraphsTuple], graphs_per_batch: int,
-                   edge_multiple: int = 1024) -> PaddingBudget:
-  """Room for the `graphs_per_batch` largest graphs plus one padding graph."""
-  nodes = sorted((int(g.n_node.sum()) for g in graphs), reverse=True)
-  edges = sorted((int(g.n_edge.sum()) for g in graphs), reverse=True)
-  n_edge = sum(edges[:graphs_per_batch])
+def round_edges(n_edge: float) -> int:
+  """`n_edge` rounded up to a multiple of `EDGE_MULTIPLE`."""
+  return EDGE_MULTIPLE * math.ceil(n_edge / EDGE_MULTIPLE)
+
+
+def sizes_budget(n_node: Sequence[int], n_edge: Sequence[int],
+                 graphs_per_batch: int) -> PaddingBudget:
+  """Room for the `graphs_per_batch` largest of graphs of these node and
+  edge counts plus one padding graph: sizes alone suffice (multi-host runs
+  budget for other processes' graphs)."""
+  nodes = sorted((int(n) for n in n_node), reverse=True)
+  edges = sorted((int(e) for e in n_edge), reverse=True)
   return PaddingBudget(
       n_node=sum(nodes[:graphs_per_batch]) + 1,
-      n_edge=edge_multiple * math.ceil((n_edge + 1) / edge_multiple),
+      n_edge=round_edges(sum(edges[:graphs_per_batch]) + 1),
       n_graph=graphs_per_batch + 1)
+
+
+def padding_budget(graphs: Sequence[jraph.GraphsTuple],
+                   graphs_per_batch: int) -> PaddingBudget:
+  """Room for the `graphs_per_batch` largest graphs plus one padding graph."""
+  return sizes_budget([g.n_node.sum() for g in graphs],
+                      [g.n_edge.sum() for g in graphs], graphs_per_batch)
 
 
 def pad_batch(graphs: Sequence[jraph.GraphsTuple], targets: Sequence[np.ndarray],

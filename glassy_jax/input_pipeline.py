@@ -19,7 +19,6 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 from absl import logging
 import jax
 import jraph
-import ml_collections
 import numpy as np
 from tqdm import tqdm
 
@@ -28,6 +27,7 @@ from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
 from glassy_jax import layouts
 from glassy_jax import model_inputs
+from glassy_jax import run_config
 
 DEMO_DATA = os.path.join(os.path.dirname(__file__), "demo_data")
 
@@ -63,52 +63,13 @@ class TargetScale(NamedTuple):
   std: Union[float, np.ndarray]
 
 
-def data_directory(config: ml_collections.ConfigDict) -> str:
-  if config.data.directory:
-    return config.data.directory
+def data_directory(data: run_config.DataConfig) -> str:
+  if data.directory:
+    return data.directory
   logging.info("data.directory is unset: using the bundled demo data in %s. "
                "For DeepMind's dataset pass --config.data.directory=DIR "
                "(DIR/train/aggregated*, DIR/test/aggregated*).", DEMO_DATA)
   return DEMO_DATA
-
-
-def target_time_index(config: ml_collections.ConfigDict
-                      ) -> data_lib.TimeIndex:
-  """What a run trains on: `data.time_index`, or with `data.time_indices`
-  set those indices, [N, K] targets for a joint model with one output per
-  index. Checked against the decoder's outputs before any data is read."""
-  indices = tuple(config.data.time_indices)
-  valid = range(data_lib.NUM_TIME_INDICES)
-  if (len(indices) == 1 or len(set(indices)) < len(indices)
-      or not set(indices) <= set(valid)):
-    raise ValueError(
-        "data.time_indices must be empty or 2 or more distinct indices in "
-        f"{valid.start}..{valid.stop - 1} (one: data.time_index), got "
-        f"{indices}")
-  outputs = config.model.decoder_sizes[-1]
-  if outputs != (len(indices) or 1):
-    raise ValueError(
-        f"model.decoder_sizes[-1] must equal len(data.time_indices) (one "
-        f"output per time index; 1 when unset), got {outputs} outputs for "
-        f"data.time_indices={indices}")
-  return indices or config.data.time_index
-
-
-def input_spec(config: ml_collections.ConfigDict) -> model_inputs.InputSpec:
-  """What the run's network reads (`config.data`), checked against the
-  network's node inputs before any data is read."""
-  spec = model_inputs.InputSpec(
-      cutoff=config.data.cutoff,
-      inherent_structures=config.data.inherent_structures,
-      descriptors=config.data.descriptors,
-      coarse_scales=tuple(config.data.coarse_scales))
-  if spec.num_descriptors != config.model.node_descriptors:
-    raise ValueError(
-        f"model.node_descriptors must be {spec.num_descriptors}, the number "
-        f"of descriptors of data.descriptors={spec.descriptors!r} at "
-        f"data.coarse_scales={spec.coarse_scales}; got "
-        f"{config.model.node_descriptors}")
-  return spec
 
 
 def load_dataset(directory: str, split: str, time_index: data_lib.TimeIndex,
@@ -176,16 +137,6 @@ class SizeBucket(NamedTuple):
   steps: int  # Batches per epoch, the same on every process.
 
 
-def _budget(n_node: np.ndarray, n_edge: np.ndarray,
-            graphs_per_batch: int) -> graphs_lib.PaddingBudget:
-  """`graphs.padding_budget` from sizes alone (other hosts' graphs)."""
-  sizes = [jraph.GraphsTuple(nodes=None, edges=None, senders=None,
-                             receivers=None, globals=None, n_node=np.array([n]),
-                             n_edge=np.array([e]))
-           for n, e in zip(n_node, n_edge)]
-  return graphs_lib.padding_budget(sizes, graphs_per_batch)
-
-
 def bucket_keys(n_node: Sequence[int], multiple: int) -> np.ndarray:
   """Node counts rounded up to `multiple` (0: every graph in one bucket)."""
   n_node = np.asarray(n_node, np.int64)
@@ -229,8 +180,8 @@ def size_buckets(n_node: np.ndarray, n_edge: np.ndarray, per_device: int,
     files = np.sort(files)
     counts = np.bincount(owner[files], minlength=num_processes)
     buckets.append(SizeBucket(
-        budget=_budget(np.asarray(n_node)[files], np.asarray(n_edge)[files],
-                       per_device),
+        budget=graphs_lib.sizes_budget(np.asarray(n_node)[files],
+                                       np.asarray(n_edge)[files], per_device),
         members=files[owner[files] == process] // num_processes,
         steps=int(counts.min()) // local_batch))
   return buckets
@@ -291,18 +242,18 @@ class TrainingData(NamedTuple):
   final_test: Optional[Dataset] = None
 
 
-def load_training_data(config: ml_collections.ConfigDict,
+def load_training_data(config: run_config.RunConfig,
                        num_devices: int) -> TrainingData:
   """Reads this process's shard of both splits of `config.data` and groups
   the training graphs into size buckets for `num_devices` local devices."""
   process, num_processes = jax.process_index(), jax.process_count()
-  time_index = target_time_index(config)
-  inputs = input_spec(config)
-  held_out = config.data.validation_files  # >= 0 (run_config).
-  directory = data_directory(config)
-  kwargs = dict(time_index=time_index, inputs=inputs,
+  data = config.data
+  inputs = data.input_spec()
+  held_out = data.validation_files
+  directory = data_directory(data)
+  kwargs = dict(time_index=data.targets, inputs=inputs,
                 shard=(process, num_processes))
-  train_files = dict(split="train", max_files=config.data.max_train_files)
+  train_files = dict(split="train", max_files=data.max_train_files)
   train = load_dataset(directory, select=slice(0, -held_out or None),
                        **train_files, **kwargs)
   inputs = model_inputs.with_statistics(
@@ -310,11 +261,10 @@ def load_training_data(config: ml_collections.ConfigDict,
           train.graphs)[None]).sum(axis=0)) if inputs.descriptors else inputs
   train = _standardised(train, inputs)
   buckets = size_buckets(*global_sizes(train), config.train.graphs_per_device,
-                         num_devices, config.data.bucket_nodes, process,
+                         num_devices, data.bucket_nodes, process,
                          num_processes)
   test = _standardised(load_dataset(
-      directory, "test", max_files=config.data.max_test_files, **kwargs),
-                       inputs)
+      directory, "test", max_files=data.max_test_files, **kwargs), inputs)
   final_test = None
   if held_out:
     final_test = test
@@ -323,8 +273,8 @@ def load_training_data(config: ml_collections.ConfigDict,
                          inputs)
   return TrainingData(
       train=train, test=test, buckets=buckets,
-      test_budgets=eval_budgets(test.graphs, config.data.bucket_nodes),
-      scale=target_scale(train, config.data.standardize_targets),
+      test_budgets=eval_budgets(test.graphs, data.bucket_nodes),
+      scale=target_scale(train, data.standardize_targets),
       steps_per_epoch=sum(b.steps for b in buckets), inputs=inputs,
       final_test=final_test)
 

@@ -1,6 +1,6 @@
 """Linear-ReLU building blocks whose layers can be read one by one.
 
-The fused processor (`models.py`) and the chunked edge update
+The fused processor (`processors.py`) and the chunked edge update
 (`chunked_edges.py`) apply an MLP's first layer by blocks of its input, so
 the layers are exposed as (w, b) pairs rather than hidden in `hk.nets.MLP`.
 Parameters are initialised as DeepMind's Sonnet 1 model was (TF1 defaults),

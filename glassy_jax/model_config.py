@@ -1,7 +1,7 @@
 """The network's options, typed and validated in one place.
 
-`ModelConfig()` is the network of `../shared/FIDELITY.md` (DeepMind's
-checkpoints); every other value of a field is a named departure
+`ModelConfig()` is the network of `docs/specification.md` ("Network";
+DeepMind's checkpoints); every other value of a field is a named departure
 (`configs/`, BUILD_NOTES.md). Training configs hold the same fields as an
 `ml_collections.ConfigDict` (`as_config_dict`), so absl overrides such as
 `--config.model.num_steps=3` work; the network, checkpoints and the TF
@@ -9,7 +9,7 @@ converter take the typed form (`ModelConfig.of`).
 """
 
 import dataclasses
-from typing import Any, Mapping, Tuple, Union
+from typing import Any, Mapping, Sequence, Tuple, Union
 
 import ml_collections
 
@@ -108,6 +108,13 @@ class ModelConfig:
   def as_config_dict(self) -> ml_collections.ConfigDict:
     """The fields as a training config's `model` (absl-overridable)."""
     return ml_collections.ConfigDict(self.to_dict())
+
+
+def outputs_for(time_indices: Sequence[int]) -> int:
+  """The decoder outputs (`decoder_sizes[-1]`) of a network of these time
+  indices: one per index of a joint model, one when there are none (a
+  model of a single `time_index`)."""
+  return len(time_indices) or 1
 
 
 def _check_choice(key: str, value: Any, choices: Tuple[str, ...]) -> None:

@@ -10,7 +10,9 @@ only (`InputSpec()`). Two named departures serve the slow dynamics
 * `descriptors="coarse"`: the coarse-grained radial and energy descriptors
   of `glassy_jax.structure_features` as extra node columns after the type,
   standardised with the training split's statistics, which checkpoints
-  store so that `apply` and `evaluate` standardise new snapshots alike.
+  store so that `apply` and `evaluate` standardise new snapshots alike;
+  `"coarse_relaxation"` adds each particle's relaxation distance (thermal
+  to inherent structure), coarse-grained over the same lengths.
 
 Training, `apply`, `evaluate` and the plots build graphs through
 `build_graph`, so a checkpoint is always fed what it was trained on, from
@@ -19,6 +21,7 @@ plain thermal snapshots. Minima and descriptors are cached by content
 """
 
 import dataclasses
+import hashlib
 from typing import Sequence, Tuple
 
 import jraph
@@ -31,8 +34,10 @@ from glassy_jax import structure_features
 
 # "coarse": of the structure the graph is built from; "coarse_both": of the
 # thermal and of the inherent structure side by side (short times live in
-# the thermal structure, long ones in the inherent one).
-DESCRIPTORS = ("", "coarse", "coarse_both")
+# the thermal structure, long ones in the inherent one);
+# "coarse_relaxation": of the inherent structure, then the coarse-grained
+# relaxation distance.
+DESCRIPTORS = ("", "coarse", "coarse_both", "coarse_relaxation")
 # The long-time recipe's coarse-graining lengths (sigma_AA), chosen on a
 # validation split of Shiba et al.'s training files (BUILD_NOTES.md).
 LONG_TIME_SCALES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
@@ -71,8 +76,12 @@ class InputSpec:
     """Node input columns after the type."""
     if not self.descriptors:
       return 0
-    return structure_features.coarse_descriptor_count(self.coarse_scales) * (
-        2 if self.descriptors == "coarse_both" else 1)
+    coarse = structure_features.coarse_descriptor_count(self.coarse_scales)
+    if self.descriptors == "coarse_both":
+      return 2 * coarse
+    if self.descriptors == "coarse_relaxation":
+      return coarse + 1 + len(self.coarse_scales)
+    return coarse
 
 
 def structure(snapshot: data_lib.Snapshot,
@@ -85,12 +94,18 @@ def structure(snapshot: data_lib.Snapshot,
 
 def descriptors(snapshot: data_lib.Snapshot, spec: InputSpec) -> np.ndarray:
   """[N, D] coarse descriptors of the structure `spec` reads (thermal or
-  inherent), or of both ("coarse_both"), cached by content."""
+  inherent), of both ("coarse_both"), or of the inherent structure and its
+  relaxation distance ("coarse_relaxation"), cached by content."""
   if spec.descriptors == "coarse_both":
     return np.concatenate([
         _coarse(snapshot, spec.coarse_scales),
         _coarse(inherent_structures.inherent_snapshot(snapshot),
                 spec.coarse_scales)], axis=1)
+  if spec.descriptors == "coarse_relaxation":
+    inherent = inherent_structures.inherent_snapshot(snapshot)
+    return np.concatenate([
+        _coarse(inherent, spec.coarse_scales),
+        _coarse_relaxation(snapshot, inherent, spec.coarse_scales)], axis=1)
   return _coarse(structure(snapshot, spec), spec.coarse_scales)
 
 
@@ -105,6 +120,23 @@ def _coarse(snapshot: data_lib.Snapshot,
           scales)),
       lambda: structure_features.coarse_descriptors(
           snapshot, scales).astype(np.float32))
+
+
+def _coarse_relaxation(snapshot: data_lib.Snapshot,
+                       inherent: data_lib.Snapshot,
+                       scales: Tuple[float, ...]) -> np.ndarray:
+  """[N, 1 + len(scales)] the relaxation distance, coarse-grained over the
+  inherent structure, cached."""
+  # Keyed by both structures: the minimum may come from the file.
+  minimum = hashlib.sha256(np.ascontiguousarray(
+      inherent.positions, np.float64).tobytes()).hexdigest()
+  return inherent_structures.cached(
+      inherent_structures.cache_path("relaxation", snapshot,
+                                     (minimum, scales)),
+      (len(snapshot.types), 1 + len(scales)),
+      lambda: structure_features.coarse_grain(
+          structure_features.relaxation_distance(snapshot, inherent)[:, None],
+          inherent.positions, inherent.box, scales).astype(np.float32))
 
 
 def raw_graph(snapshot: data_lib.Snapshot,

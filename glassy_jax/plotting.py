@@ -1,19 +1,11 @@
 """Figures (PNG): learning curves, correlation vs time, predictions vs truth.
 
-  python -m glassy_jax.plotting curves --workdir=runs/bapst [--output=PNG]
-  python -m glassy_jax.plotting correlation_vs_time \
-      --tables=t0.csv,t9.csv [--labels='trained at t0,trained at t9'] \
-      --output=correlation.png
-  python -m glassy_jax.plotting scatter --checkpoint=CKPT --input=FILE \
-      [--time_index=K] --output=scatter.png
-  python -m glassy_jax.plotting snapshot --checkpoint=CKPT --input=FILE \
-      [--time_index=K] --output=slab.png
-
-`--tables` are CSVs written by `glassy_jax.evaluate --output`. `--input` is a
-DeepMind system (pickle or `.npz`); `--time_index` defaults to the
-checkpoint's. Each plot function returns a `matplotlib.figure.Figure` (Agg
-rendering, no pyplot state) of a fixed size in pixels (`SIZES` x `DPI`);
-`save` writes it.
+Drawn from a training workdir's `metrics.jsonl`, from the tables of
+`glassy_jax.tables` (CSVs the evaluate and baselines programs write), or
+from a checkpoint's predictions on a DeepMind system (pickle or `.npz`).
+Each plot function returns a `matplotlib.figure.Figure` (Agg rendering, no
+pyplot state) of a fixed size in pixels (`SIZES` x `DPI`); `save` writes
+it. The program is `glassy_jax.programs.plot`.
 """
 
 import csv
@@ -21,9 +13,8 @@ import io
 import json
 import os
 import textwrap
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from absl import flags
 from matplotlib import collections as mcollections
 from matplotlib import colormaps
 from matplotlib import colors as mcolors
@@ -33,9 +24,8 @@ from PIL import Image
 
 from glassy_jax import apply
 from glassy_jax import atomic
-from glassy_jax import baselines
-from glassy_jax import cli
 from glassy_jax import data
+from glassy_jax import errors
 from glassy_jax import layouts
 from glassy_jax import metrics
 
@@ -50,7 +40,7 @@ _TYPE_STYLE = (("A", "tab:blue"), ("B", "tab:red"))
 _BASELINE_COLORS = ("tab:gray", "tab:brown", "tab:olive")
 
 
-class PlotError(ValueError):
+class PlotError(errors.UserError, ValueError):
   """An input cannot be plotted (one-line message)."""
 
 
@@ -153,8 +143,9 @@ def time_to_accuracy(workdirs: Dict[str, str],
 
 # ---------------------------------------------------- correlation vs time
 def read_table(path: str) -> Dict[Tuple[str, str], Dict[str, np.ndarray]]:
-  """A table CSV (`glassy_jax.evaluate` or `.baselines`) as float columns
-  sorted by time, per (model, data directory) of its rows."""
+  """A table CSV (`glassy_jax.tables`, written by the evaluate or baselines
+  program) as float columns sorted by time, per (model, data directory) of
+  its rows."""
   try:
     with open(path, newline="") as f:
       rows = list(csv.DictReader(f))
@@ -167,8 +158,8 @@ def read_table(path: str) -> Dict[Tuple[str, str], Dict[str, np.ndarray]]:
                                    "pearson_b")}
               for key, members in groups.items()}
   except (KeyError, ValueError, TypeError):
-    raise PlotError(f"{path}: not a table written by glassy_jax.evaluate"
-                    ) from None
+    raise PlotError(f"{path}: not a table written by glassy-evaluate or "
+                    "glassy-baselines") from None
   if not rows or not all(np.all(np.isfinite(t["time"]))
                          for t in tables.values()):
     raise PlotError(f"{path}: needs a finite time in every row (the data "
@@ -178,10 +169,12 @@ def read_table(path: str) -> Dict[Tuple[str, str], Dict[str, np.ndarray]]:
           for key, table in tables.items()}
 
 
-def correlation_vs_time(tables: Sequence[str],
-                        labels: Sequence[str]) -> Figure:
+def correlation_vs_time(tables: Sequence[str], labels: Sequence[str],
+                        baselines: Collection[str] = ()) -> Figure:
   """Pearson r against time, log axis: each network's A (with its std band)
-  and B (dotted), and the physical baselines' A as dashed lines."""
+  and B (dotted), and the A of the rows whose model is one of `baselines`
+  (names of yardsticks, such as `glassy_jax.baselines.BASELINES`') as
+  dashed lines."""
   if len(labels) != len(tables):
     raise PlotError(f"{len(labels)} labels for {len(tables)} tables")
   figure, (ax,) = _figure("correlation_vs_time")
@@ -194,7 +187,7 @@ def correlation_vs_time(tables: Sequence[str],
       name = label if len(directories) == 1 else (
           f"{label} on {os.path.basename(os.path.normpath(directory))}")
       t, mean = table["time"], table["pearson_a"]
-      if model in baselines.BASELINES:
+      if model in baselines:
         ax.plot(t, mean, "--", lw=1.2, label=f"{model}: A",
                 color=_BASELINE_COLORS[drawn_baselines % 3])
         drawn_baselines += 1
@@ -313,60 +306,3 @@ def slab_view(positions: np.ndarray, box: np.ndarray, types: np.ndarray,
       textwrap.fill(line, 50 * len(panels), break_on_hyphens=False)
       for line in (title, subtitle)))
   return figure
-
-
-# ------------------------------------------------------------------------ CLI
-COMMANDS = ("curves", "correlation_vs_time", "scatter", "snapshot")
-
-
-def _define_flags() -> None:
-  """Flags exist only when run as a program: importers define their own."""
-  flags.DEFINE_string("workdir", None, "curves: training workdir.")
-  flags.DEFINE_list("tables", None, "correlation_vs_time: evaluate CSVs.")
-  flags.DEFINE_list("labels", None, "correlation_vs_time: one label per "
-                    "table (default: file names).")
-  flags.DEFINE_string("checkpoint", None, "scatter/snapshot: checkpoint "
-                      "(.npz or TF prefix).")
-  flags.DEFINE_string("input", None, "scatter/snapshot: DeepMind system.")
-  flags.DEFINE_integer("time_index", None, "scatter/snapshot: target time "
-                       "index (default: the checkpoint's).")
-  flags.DEFINE_string("title", None, "scatter/snapshot: figure title "
-                      "(default: the file name and target time).")
-  flags.DEFINE_string("output", None, "PNG to write (curves default: "
-                      "WORKDIR/curves.png).")
-
-
-def _draw(args: flags.FlagValues, command: str) -> Figure:
-  """The figure `command` names, from the flags."""
-  if command == "curves":
-    cli.require(args, command, "workdir")
-    return learning_curves(args.workdir)
-  if command == "correlation_vs_time":
-    cli.require(args, command, "tables", "output")
-    labels = args.labels or [os.path.splitext(os.path.basename(t))[0]
-                             for t in args.tables]
-    return correlation_vs_time(args.tables, labels)
-  cli.require(args, command, "checkpoint", "input", "output")
-  prediction = predict_file(args.checkpoint, args.input, args.time_index)
-  snapshot = prediction.snapshot
-  title = args.title or describe(prediction)
-  if command == "scatter":
-    if snapshot.targets is None:
-      raise PlotError(f"{args.input}: has no targets to compare with")
-    return scatter(prediction.predictions, snapshot.targets, snapshot.types,
-                   title)
-  return slab_view(snapshot.positions, snapshot.box, snapshot.types,
-                   prediction.predictions, snapshot.targets, title)
-
-
-def main(args: flags.FlagValues, command: str) -> None:
-  output = args.output or os.path.join(args.workdir or ".", "curves.png")
-  print(f"wrote {save(_draw(args, command), output)}")
-
-
-def run() -> None:
-  cli.run(main, _define_flags, commands=COMMANDS, errors=(PlotError,))
-
-
-if __name__ == "__main__":
-  run()

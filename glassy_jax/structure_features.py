@@ -10,7 +10,11 @@ recipe feeds them to the network as node inputs (`glassy_jax.model_inputs`):
   included (`coarse_grain`). Slow dynamics is collective: a particle's
   propensity at the structural relaxation time follows the structure of its
   surroundings over several particle diameters (Boattini et al., PRL 127,
-  088007 (2021); GlassMLP, Jung et al., PRL 130, 238202 (2023)).
+  088007 (2021); GlassMLP, Jung et al., PRL 130, 238202 (2023));
+* the relaxation distance: how far each particle moves when its
+  configuration is quenched to its inherent structure (`relaxation_distance`),
+  an input of EIGNN (Jiang et al., "Enhancing glassy dynamics prediction by
+  incorporating displacement from initial to equilibrium states").
 """
 
 from typing import Sequence
@@ -69,6 +73,14 @@ def local_descriptors(snapshot: data.Snapshot) -> np.ndarray:
   """[N, 2 * RADIAL_BINS + 1]: radial histograms, then potential energy."""
   return np.concatenate([radial_histograms(snapshot),
                          potential_energy(snapshot)[:, None]], axis=1)
+
+
+def relaxation_distance(thermal: data.Snapshot,
+                        inherent: data.Snapshot) -> np.ndarray:
+  """[N] |r_inherent - r_thermal| per particle (minimum image): particles
+  far from their minimum sit in strained, soon rearranging surroundings."""
+  return np.linalg.norm(graphs.minimum_image(
+      inherent.positions - thermal.positions, thermal.box), axis=1)
 
 
 def coarse_grain(features: np.ndarray, positions: np.ndarray, box: np.ndarray,

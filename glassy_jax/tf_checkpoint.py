@@ -1,8 +1,8 @@
 """TensorFlow 1 checkpoints read with numpy alone, and DeepMind's Bapst import.
 
 DeepMind published its trained glassy-dynamics network as a TensorFlow 1
-checkpoint (`../shared/FIDELITY.md`, "The published checkpoint"). Depending on
-TensorFlow to read 800 kB of weights would be out of proportion, so this
+checkpoint (`docs/specification.md`, "The published checkpoint"). Depending
+on TensorFlow to read 800 kB of weights would be out of proportion, so this
 module parses the tensor-bundle format itself:
 
 * `PREFIX.index` is an SSTable (LevelDB table format): a 48-byte footer with
@@ -14,30 +14,27 @@ module parses the tensor-bundle format itself:
   masked CRC32C of the bytes), decoded here by a minimal protobuf reader.
 * `PREFIX.data-SSSSS-of-NNNNN` hold the raw tensors.
 
-Every block and tensor checksum is verified. The converter writes a checkpoint
-in this project's format that `apply` and `run_training --config.init_from`
-load. The package ships t044_s09 converted (`pretrained/t044_s09.npz`,
-loaded by the name `t044_s09`), made from the copy of DeepMind's files in
+Every block and tensor checksum is verified. `checkpoints.load_params`
+reads such a checkpoint wherever a project checkpoint is accepted, and
+`checkpoints.load_tf` gives its parameters with their metadata, which the
+converter (`glassy_jax.programs.convert_tf`) writes as a checkpoint in this
+project's format that `apply` and `run_training --config.init_from` load.
+The package ships t044_s09 converted (`pretrained/t044_s09.npz`, loaded by
+the name `t044_s09`), made from the copy of DeepMind's files in
 `tests/testdata/deepmind` (see NOTICE) with:
 
-  python -m glassy_jax.tf_checkpoint \
+  python -m glassy_jax.programs.convert_tf \
       --tf_checkpoint=tests/testdata/deepmind/t044_s09.ckpt \
       --output=glassy_jax/pretrained/t044_s09.npz --time_index=0
 """
 
 import os
 import struct
-from typing import Any, Dict, Iterator, List, NamedTuple, Tuple, Union
+from typing import Any, Dict, Iterator, List, NamedTuple, Tuple
 
-from absl import flags
-import jax
-import jraph
-import ml_collections
 import numpy as np
 
-from glassy_jax import checkpoints
-from glassy_jax import cli
-from glassy_jax import data
+from glassy_jax import errors
 from glassy_jax import model_config
 from glassy_jax import models
 
@@ -61,7 +58,7 @@ TF_TO_HAIKU = {
 _OPTIMIZER_SLOTS = ("/Adam", "/Adam_1")
 
 
-class TFCheckpointError(checkpoints.CheckpointError):
+class TFCheckpointError(errors.UserError, ValueError):
   """A TF checkpoint is unreadable or does not hold the Bapst network."""
 
 
@@ -282,22 +279,6 @@ def _read_tensor(prefix: str, name: str, entry: _Entry, num_shards: int,
 
 
 # ------------------------------------------------------------ Bapst mapping
-def param_shapes(config: Union[model_config.ModelConfig,
-                              ml_collections.ConfigDict]
-                 ) -> Dict[str, Dict[str, Tuple[int, ...]]]:
-  """Haiku parameter shapes of a network, found without computing anything."""
-  one = np.zeros(1, np.int32)
-  columns = 1 + model_config.ModelConfig.of(config).node_descriptors
-  graph = jraph.GraphsTuple(
-      nodes=np.zeros((1, columns), np.float32), edges=np.zeros((1, 3), np.float32),
-      senders=one, receivers=one, n_node=np.ones(1, np.int32),
-      n_edge=np.ones(1, np.int32), globals=np.zeros((1, 1), np.float32))
-  shapes = jax.eval_shape(models.make_network(config).init,
-                          jax.random.PRNGKey(0), graph)
-  return {module: {name: tuple(leaf.shape) for name, leaf in leaves.items()}
-          for module, leaves in shapes.items()}
-
-
 def _tf_name(haiku_module: str, param: str) -> str:
   """`bapst/~/decoder/~/linear_2`, `w` -> `Graph/.../mlp/linear_2/w`."""
   scope, _, layer = haiku_module.rpartition("/~/")
@@ -312,7 +293,7 @@ def bapst_params_from_tf(variables: Dict[str, np.ndarray]
   Raises `TFCheckpointError` naming every missing, misshapen or unexpected
   variable: an import that half fits would predict garbage silently.
   """
-  expected = param_shapes(model_config.ModelConfig())
+  expected = models.param_shapes(model_config.ModelConfig())
   params, problems, used = {}, [], set()
   for module, leaves in expected.items():
     for param, shape in leaves.items():
@@ -338,53 +319,24 @@ def bapst_params_from_tf(variables: Dict[str, np.ndarray]
   return params
 
 
-def converted_metadata(prefix: str, time_index: int
-                       ) -> checkpoints.CheckpointMetadata:
-  """What `apply` and training need to rebuild and use converted params."""
-  return checkpoints.CheckpointMetadata(
-      model=model_config.ModelConfig(), time_index=time_index,
-      # The name alone: a path would tie the file to the machine it was
-      # converted on (the converted t044_s09 ships with the package).
-      source=f"TensorFlow checkpoint {os.path.basename(prefix)} "
-      "(DeepMind glassy_dynamics, Apache-2.0)")
+def exists(prefix: str) -> bool:
+  """Whether `prefix` names a TF checkpoint (`PREFIX.index` is a file)."""
+  return os.path.isfile(prefix + ".index")
 
 
-def load_bapst(prefix: str, time_index: int = 0
-               ) -> Tuple[Dict[str, Dict[str, np.ndarray]],
-                          checkpoints.CheckpointMetadata]:
-  """Haiku params and metadata of a TF Bapst checkpoint."""
-  if not 0 <= time_index < data.NUM_TIME_INDICES:
-    raise TFCheckpointError(f"time index {time_index} out of range "
-                            f"0..{data.NUM_TIME_INDICES - 1}")
+def source(prefix: str) -> str:
+  """Where parameters read from `prefix` came from, for their metadata: the
+  name alone, since a path would tie the file to the machine it was
+  converted on (the converted t044_s09 ships with the package)."""
+  return (f"TensorFlow checkpoint {os.path.basename(prefix)} "
+          "(DeepMind glassy_dynamics, Apache-2.0)")
+
+
+def load_bapst(prefix: str) -> Dict[str, Dict[str, np.ndarray]]:
+  """Haiku params of a TF Bapst checkpoint (`models.BapstNetwork` of
+  `model_config.ModelConfig()`)."""
   variables = read_tf_checkpoint(prefix)
   try:
-    params = bapst_params_from_tf(variables)
+    return bapst_params_from_tf(variables)
   except TFCheckpointError as e:
     raise TFCheckpointError(f"{prefix}: {e}") from None
-  return params, converted_metadata(prefix, time_index)
-
-
-# ---------------------------------------------------------------------- CLI
-def _define_flags() -> None:
-  """Flags exist only when run as a program: importers define their own."""
-  flags.DEFINE_string("tf_checkpoint", None,
-                      "TF checkpoint prefix (PREFIX.index must exist).")
-  flags.DEFINE_string("output", None, "Checkpoint to write (.npz).")
-  flags.DEFINE_integer("time_index", 0, "Time index the checkpoint was "
-                       "trained on (0 for t044_s09: IS = 0.9).")
-  flags.mark_flags_as_required(["tf_checkpoint", "output"])
-
-
-def main(args: flags.FlagValues) -> None:
-  params, metadata = load_bapst(args.tf_checkpoint, args.time_index)
-  checkpoints.save(args.output, {"params": params}, metadata)
-  size = sum(p.size for module in params.values() for p in module.values())
-  print(f"wrote {args.output} ({size} parameters)")
-
-
-def run() -> None:
-  cli.run(main, _define_flags)
-
-
-if __name__ == "__main__":
-  run()

@@ -1,18 +1,12 @@
-"""Training and evaluation: optax Adam, pmap data parallelism, checkpoints.
+"""The training loop: set-up, resumption, evaluation, checkpoints, logs.
 
-`train_and_evaluate` reads as flax's example loops do: set up (data, model,
-optimiser, checkpoints), start or resume, then a loop of named steps: the
-train step, logging (with divergence rollback), evaluation that keeps the
-best checkpoint, and checkpointing.
-
-One update takes `graphs_per_device` graphs on each local device (DeepMind:
-one graph, one device). Each device scores its own graphs; squared errors and
-A-particle counts are summed across devices before dividing, so a pmapped
-step is the step one device would take on the whole global batch (a joint
-multi-time model, `data.time_indices`, has one such mean squared error per
-time index and their mean as its loss). The augmentation key of step s is
-fold_in(key, s) and the data order follows from the step too
-(`input_pipeline`), which makes resumption exact.
+`train_and_evaluate` reads as flax's example loops do: set up (the typed
+config, data, model, optimiser, checkpoints), start or resume, then a loop
+of named steps: the pmapped train step (`train_step.py`), logging (with
+divergence rollback), evaluation that keeps the best checkpoint, and
+checkpointing. The augmentation key and the data order follow from the
+step number alone (`train_step`, `input_pipeline`), which makes resumption
+exact.
 
 Multi-host (`distributed.enabled`, see glassy_jax/distributed.py): the
 global batch is P processes x local devices x graphs per device, and the
@@ -24,135 +18,31 @@ epoch-based schedules, then follow the new layout.
 """
 
 import dataclasses
-import json
 import os
 import signal
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple, Union
 
 from absl import logging
 import haiku as hk
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from glassy_jax import atomic
-from glassy_jax import baselines
 from glassy_jax import checkpoints
 from glassy_jax import distributed
+from glassy_jax import errors
 from glassy_jax import graphs as graphs_lib
 from glassy_jax import input_pipeline
 from glassy_jax import metric_writers
 from glassy_jax import metrics as metrics_lib
 from glassy_jax import models
+from glassy_jax import ridge
 from glassy_jax import run_config
+from glassy_jax import train_step as train_step_lib
 from glassy_jax import workdir_lock
-from glassy_jax.model_config import ModelConfig
-
-
-class TrainState(NamedTuple):
-  params: hk.Params
-  opt_state: optax.OptState
-  step: jax.Array  # [] int32: steps taken so far.
-  rng: jax.Array  # Base key; step s augments with fold_in(rng, s).
-  lr_scale: jax.Array  # [] float32: 1, halved by each divergence rollback.
-
-
-def init_train_state(params: hk.Params, optimizer: optax.GradientTransformation,
-                     rng: jax.Array) -> TrainState:
-  return TrainState(params, optimizer.init(params), np.int32(0), rng,
-                    np.float32(1.0))
-
-
-# ------------------------------------------------------------ optimisation
-def make_optimizer(config: ml_collections.ConfigDict,
-                   steps_per_epoch: int, total_steps: int
-                   ) -> optax.GradientTransformation:
-  opt = config.optimizer
-  if opt.schedule == "constant":
-    schedule = optax.constant_schedule(opt.learning_rate)
-  elif opt.schedule == "step":
-    schedule = optax.exponential_decay(
-        opt.learning_rate, transition_steps=opt.step_epochs * steps_per_epoch,
-        decay_rate=opt.step_gamma, staircase=True)
-  elif opt.schedule == "cosine":
-    warmup = opt.warmup_steps
-    schedule = (optax.warmup_cosine_decay_schedule(
-        0.0, opt.learning_rate, warmup, max(total_steps, warmup + 1))
-                if warmup else
-                optax.cosine_decay_schedule(opt.learning_rate, total_steps))
-  else:
-    raise ValueError(f"optimizer.schedule must be constant, step or cosine, "
-                     f"got {opt.schedule!r}")
-  clip = ([optax.clip_by_global_norm(opt.clip_global_norm)]
-          if opt.clip_global_norm > 0 else [])
-  # Decoupled weight decay (AdamW) when optimizer.weight_decay > 0.
-  decay = ([optax.add_decayed_weights(opt.weight_decay)]
-           if opt.weight_decay > 0 else [])
-  # The descriptor readout kept at its ridge start: the rest learns the
-  # residual.
-  frozen = ([optax.masked(optax.set_to_zero(), _readout_mask)]
-            if opt.freeze_readout else [])
-  return optax.chain(*clip, optax.scale_by_adam(opt.b1, opt.b2, opt.eps),
-                     *decay, optax.scale_by_learning_rate(schedule), *frozen)
-
-
-def _readout_mask(params: hk.Params) -> hk.Params:
-  return {module: {name: module.endswith("descriptor_readout")
-                   for name in leaves} for module, leaves in params.items()}
-
-
-def augment_edges(rng: jax.Array, edges: jax.Array) -> jax.Array:
-  """A random permutation of the x, y, z axes and a random sign per axis."""
-  perm_key, sign_key = jax.random.split(rng)
-  permutation = jax.random.permutation(perm_key, 3)
-  signs = jax.random.rademacher(sign_key, (3,), dtype=edges.dtype)
-  return edges[:, permutation] * signs
-
-
-def make_train_step(network: hk.Transformed,
-                    optimizer: optax.GradientTransformation,
-                    augment: bool):
-  """The pmapped update: state and batch carry a leading device axis."""
-
-  def train_step(state: TrainState, batch: input_pipeline.Batch
-                 ) -> Tuple[TrainState, Dict[str, jax.Array]]:
-    graph = batch.graph
-    if augment:
-      # Keyed by step and graph, not by device: the same run on any number
-      # of devices or hosts draws the same rotations.
-      key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
-                               batch.first_graph)
-      graph = graph._replace(edges=augment_edges(key, graph.edges))
-    count = jax.lax.psum(jnp.sum(batch.loss_mask), distributed.AXIS)
-
-    def loss_fn(params):
-      predictions = network.apply(params, None, graph)
-      sse, _ = metrics_lib.masked_squared_error_sum(
-          predictions, batch.targets, batch.loss_mask)
-      return jnp.mean(sse / count)  # Over time indices, if several.
-
-    local_loss, local_grads = jax.value_and_grad(loss_fn)(state.params)
-    loss = jax.lax.psum(local_loss, distributed.AXIS)
-    grads = jax.lax.psum(local_grads, distributed.AXIS)
-    grad_norm = optax.tree.norm(grads)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(
-        state.params, jax.tree.map(lambda u: u * state.lr_scale, updates))
-    # A non-finite loss or gradient leaves parameters and moments untouched.
-    params, opt_state = jax.tree.map(
-        lambda new, old: jnp.where(finite, new, old),
-        (params, opt_state), (state.params, state.opt_state))
-    new_state = state._replace(params=params, opt_state=opt_state,
-                               step=state.step + 1)
-    return new_state, {"loss": loss, "grad_norm": grad_norm,
-                       "finite": finite}
-
-  return jax.pmap(train_step, axis_name=distributed.AXIS,
-                  donate_argnums=(0,))
+from glassy_jax.train_step import TrainState
 
 
 # -------------------------------------------------------------- evaluation
@@ -197,14 +87,14 @@ class _StopRequest:
       signal.signal(sig, handler)
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(errors.UserError, RuntimeError):
   """Non-finite losses persisted through every allowed rollback."""
 
 
 # ---------------------------------------------------------------- the run
 class _Run(NamedTuple):
   """What a run fixes at its start."""
-  config: ml_collections.ConfigDict
+  config: run_config.RunConfig
   chief: bool  # Process 0: writes every file; the others only compute.
   data: input_pipeline.TrainingData
   total_steps: int
@@ -214,7 +104,7 @@ class _Run(NamedTuple):
   predict: Callable  # `models.make_predictor`: (params, graph) -> targets.
 
 
-def _setup(config: ml_collections.ConfigDict, workdir: str
+def _setup(config: run_config.RunConfig, workdir: str
            ) -> Tuple[_Run, TrainState]:
   """Data, network, optimiser and checkpoint manager; the initial state."""
   chief = jax.process_index() == 0
@@ -225,17 +115,17 @@ def _setup(config: ml_collections.ConfigDict, workdir: str
       raise atomic.write_error(workdir, e) from e
   num_devices = jax.local_device_count()
   data = input_pipeline.load_training_data(config, num_devices)
-  total_steps = (config.train.num_steps or
-                 config.train.num_epochs * data.steps_per_epoch)
+  total_steps = config.train.total_steps(data.steps_per_epoch)
   logging.info("process %d/%d: %d train / %d test graphs, %d devices, "
                "%d steps/epoch, %d steps, padding %s", jax.process_index(),
                jax.process_count(), len(data.train.graphs),
                len(data.test.graphs), num_devices, data.steps_per_epoch,
                total_steps, [(b.budget, b.steps) for b in data.buckets])
 
-  model = ModelConfig.of(config.model)
+  model = config.model
   network = models.make_network(model)
-  optimizer = make_optimizer(config, data.steps_per_epoch, total_steps)
+  optimizer = train_step_lib.make_optimizer(
+      config.optimizer, data.steps_per_epoch, total_steps)
   init_key, train_key = jax.random.split(
       jax.random.PRNGKey(config.train.seed))
   first = input_pipeline.make_batch(data.train, [0], data.buckets[-1].budget,
@@ -251,23 +141,23 @@ def _setup(config: ml_collections.ConfigDict, workdir: str
 
   metadata = checkpoints.CheckpointMetadata(
       model=model, time_index=config.data.time_index,
-      time_indices=tuple(config.data.time_indices),
+      time_indices=config.data.time_indices,
       cutoff=data.inputs.cutoff,
       inputs={k: v for k, v in dataclasses.asdict(data.inputs).items()
               if k != "cutoff"},
       target_mean=data.scale.mean,
-      target_std=data.scale.std, config=json.loads(config.to_json()))
+      target_std=data.scale.std, config=config.recorded)
   run = _Run(
       config=config, chief=chief, data=data, total_steps=total_steps,
       manager=checkpoints.CheckpointManager(
           os.path.join(workdir, "checkpoints"),
           config.train.keep_checkpoints),
       metadata=metadata,
-      train_step=make_train_step(network, optimizer,
-                                 config.train.augment_rotations),
+      train_step=train_step_lib.make_train_step(
+          network, optimizer, config.train.augment_rotations),
       predict=models.make_predictor(network, data.scale.mean,
                                     data.scale.std))
-  return run, init_train_state(params, optimizer, train_key)
+  return run, train_step_lib.init_train_state(params, optimizer, train_key)
 
 
 def start_from_ridge(params: hk.Params,
@@ -283,17 +173,17 @@ def start_from_ridge(params: hk.Params,
   columns = targets[0].shape[1] if targets[0].ndim == 2 else 0
   weights, biases = [], []
   for k in range(max(columns, 1)):
-    ridge = baselines.fit_held_out_ridge(
+    fit = ridge.fit_held_out_ridge(
         descriptors, [t[:, k] if columns else t for t in targets],
         data.train.types)
-    weights.append(ridge.weights / ridge.scale)
-    biases.append(ridge.intercept - ridge.mean / ridge.scale @ ridge.weights)
+    weights.append(fit.weights / fit.scale)
+    biases.append(fit.intercept - fit.mean / fit.scale @ fit.weights)
   readout["w"] = np.stack(weights, axis=1).astype(np.float32)
   readout["b"] = np.asarray(biases, np.float32)
   last = sorted(k for k in params if k.startswith("bapst/~/decoder/"))[-1]
   params[last] = {k: np.zeros_like(v) for k, v in params[last].items()}
   logging.info("descriptor readout starts at the ridge fit (penalty %g)",
-               ridge.penalty)
+               fit.penalty)
   return params
 
 
@@ -352,11 +242,10 @@ def _evaluate_and_keep_best(run: _Run, state: Any, step: int, best: float,
   params = distributed.unreplicate(state.params)
   test_metrics = evaluate(run.predict, params, run.data.test,
                           run.data.test_budgets,
-                          tuple(run.config.data.time_indices))
+                          run.config.data.time_indices)
   _log_test(writer, step, elapsed, test_metrics,
             "test" if run.data.final_test is None else "validation")
-  metric = test_metrics[("pearson_a" if run.config.train.metric ==
-                         "per_graph" else "pooled_pearson_a")]
+  metric = test_metrics[run.config.train.metric_key]
   # Without selection (train.select_best False), best.npz is the latest
   # evaluated state: the test split is watched, never chosen on.
   if metric > best or not run.config.train.select_best:
@@ -386,23 +275,26 @@ class _Interval:
     return fetched, rate
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
+def train_and_evaluate(config: Union[ml_collections.ConfigDict,
+                                    run_config.RunConfig],
                        workdir: str) -> Dict[str, float]:
   """Trains per `config`, writing metrics and checkpoints under `workdir`.
 
-  Returns the final test metrics. Resumes from `workdir` when it holds a
-  checkpoint. Non-finite steps are skipped; when more than
-  `train.max_nonfinite_steps` of them fall in one logging interval the run
-  rolls back to its last checkpoint with the learning rate scaled by
-  `train.rollback_lr_factor`, at most `train.max_rollbacks` times.
+  Returns the final test metrics. Every config value is checked first
+  (`run_config.RunConfig.of`: `errors.ConfigError` names each bad one).
+  Resumes from `workdir` when it holds a checkpoint. Non-finite steps are
+  skipped; when more than `train.max_nonfinite_steps` of them fall in one
+  logging interval the run rolls back to its last checkpoint with the
+  learning rate scaled by `train.rollback_lr_factor`, at most
+  `train.max_rollbacks` times.
   """
-  run_config.validate(config)  # Before any work.
+  config = run_config.RunConfig.of(config)  # Before any work.
   # One trainer per workdir; only process 0 writes, so only it locks.
   with workdir_lock.hold(workdir, enabled=jax.process_index() == 0):
     return _train_and_evaluate(config, workdir)
 
 
-def _train_and_evaluate(config: ml_collections.ConfigDict,
+def _train_and_evaluate(config: run_config.RunConfig,
                         workdir: str) -> Dict[str, float]:
   started = time.time()  # For `elapsed_s` and `train.time_budget_s`.
   train = config.train
@@ -460,14 +352,14 @@ def _score_best_on_test(run: _Run, template: hk.Params) -> Dict[str, float]:
   metrics = evaluate(run.predict, restored["params"], final_test,
                      input_pipeline.eval_budgets(
                          final_test.graphs, run.config.data.bucket_nodes),
-                     tuple(run.config.data.time_indices))
+                     run.config.data.time_indices)
   logging.info("best checkpoint (step %d, validation %.4f) on the test "
                "split: pearson_a %.4f +- %.4f", saved.step, saved.best_metric,
                metrics["pearson_a"], metrics["pearson_a_std"])
   return metrics
 
 
-def _should_stop(step: int, train: ml_collections.ConfigDict,
+def _should_stop(step: int, train: run_config.TrainConfig,
                  stop: "_StopRequest", started: float) -> bool:
   """A signal or the time budget. Hosts must stop at the same step: they
   agree at log steps (one small exchange); a single process stops at once."""

@@ -18,11 +18,12 @@ from typing import Iterator
 from absl import logging
 
 from glassy_jax import atomic
+from glassy_jax import errors
 
 LOCK_NAME = ".lock"
 
 
-class WorkdirLocked(Exception):
+class WorkdirLocked(errors.UserError):
   """Another live trainer holds the workdir (one-line message)."""
 
 

@@ -16,7 +16,6 @@ from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
 from glassy_jax import model_config
 from glassy_jax import models
-from glassy_jax import tf_checkpoint
 # pylint: enable=wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -166,7 +165,7 @@ def make_random_checkpoint(path, time_indices=(), **metadata):
                             if name == "w" else rng.normal(0, 0.1, shape)
                             ).astype(np.float32)
                      for name, shape in leaves.items()}
-            for module, leaves in tf_checkpoint.param_shapes(config).items()}
+            for module, leaves in models.param_shapes(config).items()}
   checkpoints.save(str(path), {"params": params},
                    checkpoints.CheckpointMetadata(
                        model=model_config.ModelConfig.of(config),

@@ -24,8 +24,9 @@ DEMO = os.path.join(input_pipeline.DEMO_DATA, "test", "aggregated-000.pickle")
 
 
 def _cli(*args):
-  return subprocess.run([sys.executable, "-m", "glassy_jax.apply", *args],
-                        cwd=REPO, capture_output=True, text=True, check=False)
+  return subprocess.run(
+      [sys.executable, "-m", "glassy_jax.programs.apply", *args],
+      cwd=REPO, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -196,10 +197,10 @@ class _Unconvertible:
 def test_npz_output_appears_whole(tmp_path):
   """A write that fails after its first array leaves the previous file."""
   path = tmp_path / "out.npz"
-  apply._save_npz(str(path), {"predictions": np.ones(3)})
+  apply.save_npz(str(path), {"predictions": np.ones(3)})
   with pytest.raises(RuntimeError, match="cut short"):
-    apply._save_npz(str(path), {"predictions": np.zeros(3),
-                                "types": _Unconvertible()})
+    apply.save_npz(str(path), {"predictions": np.zeros(3),
+                               "types": _Unconvertible()})
   with np.load(path) as z:
     np.testing.assert_array_equal(z["predictions"], np.ones(3))
   assert os.listdir(tmp_path) == ["out.npz"]

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO
 from glassy_jax import atomic
-from glassy_jax import cli
+from glassy_jax.programs import cli
 
 
 def _console_scripts():
@@ -28,17 +28,19 @@ def test_every_console_script_names_a_program():
 
 
 @pytest.mark.parametrize("module, args, message", [
-    ("glassy_jax.apply", ["--checkpoint=nope", "--input=x", "--output=y"],
+    ("glassy_jax.programs.apply",
+     ["--checkpoint=nope", "--input=x", "--output=y"],
      "error: nope: no such checkpoint"),
-    ("glassy_jax.plotting", ["scatter"],
+    ("glassy_jax.programs.plot", ["scatter"],
      "error: scatter needs --checkpoint --input --output"),
-    ("glassy_jax.plotting", ["histogram"],
+    ("glassy_jax.programs.plot", ["histogram"],
      "error: expected one command out of curves"),
-    ("glassy_jax.evaluate", ["--checkpoint=t044_s09", "--data=/nope"],
+    ("glassy_jax.programs.evaluate",
+     ["--checkpoint=t044_s09", "--data=/nope"],
      "error: /nope: no such directory"),
-    ("glassy_jax.data", ["convert", "--input=/nope", "--output=/tmp/x"],
+    ("glassy_jax.programs.convert_data", ["--input=/nope", "--output=/tmp/x"],
      "error: no files match /nope/"),
-    ("glassy_jax.simulation.build_system",
+    ("glassy_jax.programs.build_system",
      ["--initial=x", "--trajectories=/nope*", "--output=y"],
      "error: no files match /nope*"),
 ])

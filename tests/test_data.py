@@ -147,7 +147,7 @@ def test_convert_command_writes_an_equivalent_npz_dataset(tmp_path):
   source, target = tmp_path / "pickles", tmp_path / "npz"
   write_synthetic_dataset(source, num_train=2, num_test=1, n=64)
   result = subprocess.run(
-      [sys.executable, "-m", "glassy_jax.data", "convert",
+      [sys.executable, "-m", "glassy_jax.programs.convert_data",
        f"--input={source}", f"--output={target}"],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr
@@ -161,13 +161,13 @@ def test_convert_command_writes_an_equivalent_npz_dataset(tmp_path):
     np.testing.assert_array_equal(a.targets, b.targets)
     np.testing.assert_array_equal(a.positions, b.positions)
   failed = subprocess.run(
-      [sys.executable, "-m", "glassy_jax.data", "convert",
+      [sys.executable, "-m", "glassy_jax.programs.convert_data",
        f"--input={tmp_path / 'none'}", f"--output={target}"],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert failed.returncode != 0
   assert failed.stderr.strip().splitlines()[-1].startswith("error: no files")
   unwritable = subprocess.run(
-      [sys.executable, "-m", "glassy_jax.data", "convert",
+      [sys.executable, "-m", "glassy_jax.programs.convert_data",
        f"--input={source}", "--output=/proc/nope"],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert unwritable.returncode != 0

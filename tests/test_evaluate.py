@@ -32,8 +32,9 @@ def setup(tmp_path_factory):
 
 
 def _cli(*args):
-  return subprocess.run([sys.executable, "-m", "glassy_jax.evaluate", *args],
-                        cwd=REPO, capture_output=True, text=True, check=False)
+  return subprocess.run(
+      [sys.executable, "-m", "glassy_jax.programs.evaluate", *args],
+      cwd=REPO, capture_output=True, text=True, check=False)
 
 
 def test_rows_agree_with_numpy(setup):

@@ -13,6 +13,7 @@ from glassy_jax import checkpoints
 from glassy_jax import data as data_lib
 from glassy_jax import input_pipeline
 from glassy_jax import models
+from glassy_jax import run_config
 from glassy_jax.model_config import ModelConfig
 
 
@@ -79,7 +80,8 @@ def test_batch_of_a_step_depends_on_the_step_alone(synthetic_dataset):
   config.data.directory = synthetic_dataset
   config.data.time_index = 3
   config.data.max_train_files = 0  # All 4: two steps per epoch.
-  data = input_pipeline.load_training_data(config, num_devices=2)
+  data = input_pipeline.load_training_data(run_config.RunConfig.of(config),
+                                          num_devices=2)
   assert data.steps_per_epoch == len(data.train.graphs) // 2
   steps = range(3 * data.steps_per_epoch)
   running = input_pipeline.TrainBatches(data, 42, 1, 2)
@@ -110,7 +112,7 @@ def test_time_indices_must_fit_the_decoder(indices, outputs, message):
   config.data.time_indices = indices
   config.model.decoder_sizes = (64, 64, outputs)
   with pytest.raises(ValueError, match=message):
-    input_pipeline.target_time_index(config)
+    run_config.RunConfig.of(config)
 
 
 def test_joint_targets_are_standardised_per_time_index(synthetic_dataset,
@@ -122,8 +124,9 @@ def test_joint_targets_are_standardised_per_time_index(synthetic_dataset,
   config.data.update(directory=synthetic_dataset, time_indices=(0, 9),
                      standardize_targets=True)
   config.model.decoder_sizes = (64, 2)
-  assert input_pipeline.target_time_index(config) == (0, 9)
-  data = input_pipeline.load_training_data(config, num_devices=2)
+  typed = run_config.RunConfig.of(config)
+  assert typed.data.targets == (0, 9)
+  data = input_pipeline.load_training_data(typed, num_devices=2)
   a_targets = np.concatenate([t[ty == 0] for t, ty in zip(data.train.targets,
                                                           data.train.types)])
   np.testing.assert_allclose(data.scale.mean, a_targets.mean(axis=0))

@@ -9,11 +9,12 @@ import pytest
 
 from configs import long_time
 from conftest import write_synthetic_dataset
-from glassy_jax import baselines
 from glassy_jax import evaluate
 from glassy_jax import input_pipeline
 from glassy_jax import model_inputs
 from glassy_jax import models
+from glassy_jax import ridge
+from glassy_jax import run_config
 from glassy_jax import train
 
 SCALES = (1.0, 2.0, 3.0)  # Below half the 6.6 sigma box of 343 particles.
@@ -31,13 +32,15 @@ def _config(directory):
   config.data.update(directory=directory, coarse_scales=SCALES,
                      max_train_files=0)
   config.model.node_descriptors = model_inputs.InputSpec(
-      descriptors="coarse", coarse_scales=SCALES).num_descriptors
+      descriptors=config.data.descriptors,
+      coarse_scales=SCALES).num_descriptors
   return config
 
 
 def test_network_starts_as_the_ridge_model(dataset):
   config = _config(dataset)
-  data = input_pipeline.load_training_data(config, 1)
+  data = input_pipeline.load_training_data(run_config.RunConfig.of(config),
+                                          1)
   assert [os.path.basename(n) for n in data.test.names] == [
       "aggregated-003.pickle"]  # The validation file.
   assert len(data.train.graphs) == 3 and len(data.final_test.graphs) == 1
@@ -47,11 +50,11 @@ def test_network_starts_as_the_ridge_model(dataset):
   # The ridge fit, computed on its own from the same standardised inputs.
   targets = [(t - data.scale.mean) / data.scale.std
              for t in data.train.targets]
-  ridge = baselines.fit_held_out_ridge(
+  fit = ridge.fit_held_out_ridge(
       [g.nodes[:, 1:] for g in data.train.graphs], targets, data.train.types)
   graph = data.test.graphs[0]
   np.testing.assert_allclose(network.apply(params, None, graph),
-                             ridge.predict(graph.nodes[:, 1:]),
+                             fit.predict(graph.nodes[:, 1:]),
                              rtol=1e-4, atol=1e-4)
 
 
@@ -76,4 +79,4 @@ def test_descriptor_count_must_match_the_network():
   config = long_time.get_config("test")
   config.model.node_descriptors = 5
   with pytest.raises(ValueError, match="model.node_descriptors must be"):
-    input_pipeline.input_spec(config)
+    run_config.RunConfig.of(config)

@@ -58,6 +58,9 @@ def test_parameter_shapes_follow_the_specification(snapshot):
       "bapst/~/decoder/~/linear_1": (64, 64),
       "bapst/~/decoder/~/linear_2": (64, 1),
   }
+  assert models.param_shapes(model_config()) == {
+      module: {name: leaf.shape for name, leaf in leaves.items()}
+      for module, leaves in params.items()}
 
 
 @pytest.mark.parametrize("order, shared, features", list(itertools.product(
@@ -234,11 +237,11 @@ def test_bfloat16_compute_keeps_float32_params_and_outputs(snapshot,
 
 def test_bfloat16_accuracy_on_the_published_checkpoint():
   """bfloat16 against float32 where outputs carry signal: the published
-  checkpoint on the 4096-particle glass (measured: Pearson 0.997, max
-  deviation 7% of the largest prediction)."""
+  checkpoint on the 4096-particle glass (benchmarks/README.md has the
+  measured agreement)."""
   glass = np.load(reference_file("ka4096_T044.npz"))
   index = reference_file("deepmind", "t044_s09.ckpt.index")
-  params, _ = tf_checkpoint.load_bapst(index[:-len(".index")])
+  params = tf_checkpoint.load_bapst(index[:-len(".index")])
   graph = graphs_lib.build_graph(data_lib.Snapshot(
       glass["positions"], glass["types"], glass["box"], None))
   bf16, _ = predict(model_config(compute_dtype="bfloat16"), graph,
@@ -291,8 +294,8 @@ def test_edge_chunks_change_neither_outputs_nor_gradients(
 
 def test_edge_chunks_bound_backward_memory(snapshot):
   """XLA's temporary memory for forward+backward, in [E, 64] float32 arrays:
-  ~46 unchunked; chunked with remat, 2 h_e snapshots, one cotangent and the
-  [N, 64] arrays (measured: 6.8)."""
+  tens unchunked; chunked with remat, 2 h_e snapshots, one cotangent and the
+  [N, 64] arrays (BUILD_NOTES.md has the measured figures)."""
   graph = graphs_lib.build_graph(snapshot)
 
   def temp_arrays(config):

@@ -28,8 +28,9 @@ def _assert_png(figure, kind, path):
 
 
 def _cli(*args):
-  return subprocess.run([sys.executable, "-m", "glassy_jax.plotting", *args],
-                        cwd=REPO, capture_output=True, text=True, check=False)
+  return subprocess.run(
+      [sys.executable, "-m", "glassy_jax.programs.plot", *args],
+      cwd=REPO, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_correlation_vs_time(root):
       rows += [dict(row, model="epot", pearson_a=0.2) for row in rows]
     tables.write_tables(str(root / name), rows, name)
     paths.append(str(root / f"{name}.csv"))
-  figure = plotting.correlation_vs_time(paths, ["a", "b"])
+  figure = plotting.correlation_vs_time(paths, ["a", "b"], ("epot",))
   (ax,) = figure.axes
   lines = _lines(ax)
   assert sorted(lines) == ["a: A", "a: B", "b: A", "b: B", "epot: A"]

@@ -62,6 +62,47 @@ def test_descriptors_are_invariant_under_rotation_and_reflection():
       rtol=1e-9, atol=1e-9)
 
 
+def test_relaxation_distance_takes_the_minimum_image():
+  thermal = _system(8, n=4)
+  shift = np.array([[0.1, 0.0, 0.0], [0.0, -0.2, 0.0], [6.9, 0.0, 0.0],
+                    [0.0, 0.0, -6.7]])  # The last two cross the box.
+  inherent = thermal._replace(positions=thermal.positions + shift)
+  np.testing.assert_allclose(
+      structure_features.relaxation_distance(thermal, inherent),
+      [0.1, 0.2, 0.1, 0.3], rtol=1e-9)
+
+
+def test_relaxation_descriptors_are_the_inherent_ones_then_the_distance(
+    tmp_path, monkeypatch):
+  """A file that carries its inherent structure (as GlassBench's do): the
+  columns are the inherent structure's coarse descriptors, then the
+  relaxation distance coarse-grained over the inherent positions."""
+  monkeypatch.setenv("GLASSY_JAX_CACHE", str(tmp_path))
+  thermal = _system(9)
+  moved = thermal.positions + np.random.default_rng(10).normal(
+      scale=0.05, size=thermal.positions.shape)
+  snapshot = thermal._replace(inherent_positions=moved)
+  scales = (1.5, 3.0)
+  spec = model_inputs.InputSpec(descriptors="coarse_relaxation",
+                                coarse_scales=scales)
+  columns = model_inputs.descriptors(snapshot, spec)
+  assert columns.shape == (300, spec.num_descriptors)
+  inherent = thermal._replace(positions=moved)
+  count = structure_features.coarse_descriptor_count(scales)
+  np.testing.assert_allclose(
+      columns[:, :count],
+      structure_features.coarse_descriptors(inherent, scales), rtol=1e-5)
+  distance = np.linalg.norm(moved - thermal.positions, axis=1)
+  np.testing.assert_allclose(columns[:, count], distance, rtol=1e-5)
+  np.testing.assert_allclose(
+      columns[:, count:], structure_features.coarse_grain(
+          distance[:, None], moved, thermal.box, scales), rtol=1e-5)
+  # Another minimum of the same thermal structure is another cache entry.
+  other = thermal._replace(inherent_positions=thermal.positions)
+  np.testing.assert_allclose(
+      model_inputs.descriptors(other, spec)[:, count:], 0, atol=1e-12)
+
+
 def test_input_graph_has_standardised_descriptor_columns(tmp_path,
                                                          monkeypatch):
   monkeypatch.setenv("GLASSY_JAX_CACHE", str(tmp_path))

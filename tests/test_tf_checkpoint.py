@@ -179,7 +179,7 @@ def converted(tmp_path_factory):
   """The shipped TF checkpoint, converted by the command line tool."""
   out = tmp_path_factory.mktemp("converted") / "t044_s09.npz"
   result = subprocess.run(
-      [sys.executable, "-m", "glassy_jax.tf_checkpoint",
+      [sys.executable, "-m", "glassy_jax.programs.convert_tf",
        f"--tf_checkpoint={PREFIX}", f"--output={out}", "--time_index=0"],
       cwd=REPO, capture_output=True, text=True, check=False)
   assert result.returncode == 0, result.stderr
@@ -214,8 +214,8 @@ def test_bundled_checkpoint_is_the_converted_published_one(converted):
 
 def _numpy_bapst(variables, snapshot):
   """DeepMind's network in float64 numpy from the raw TF variables, written
-  from FIDELITY.md ("Graph", "Network"): it shares no code with the import,
-  the graph builder or the Haiku model."""
+  from docs/specification.md ("Graph", "Network"): it shares no code with
+  the import, the graph builder or the Haiku model."""
   w = {name: value.astype(np.float64) for name, value in variables.items()}
 
   def mlp(scope, x, num_layers=2, relu_last=True):
@@ -274,7 +274,7 @@ def test_bundled_network_equals_numpy_forward(variables, structure,
 
 def test_converter_error_is_one_line(tmp_path):
   result = subprocess.run(
-      [sys.executable, "-m", "glassy_jax.tf_checkpoint",
+      [sys.executable, "-m", "glassy_jax.programs.convert_tf",
        f"--tf_checkpoint={tmp_path / 'absent'}", f"--output={tmp_path / 'o'}"],
       cwd=REPO, capture_output=True, text=True, check=False)
   assert result.returncode != 0

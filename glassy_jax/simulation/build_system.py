@@ -2,24 +2,16 @@
 
 Users who run their own isoconfigurational ensembles in LAMMPS (one `dump`
 per trajectory, all started from one structure) turn them into the
-dataset's format here:
-
-  python -m glassy_jax.simulation.build_system --initial=start.dump \
-      --trajectories='runs/traj_*.dump' --output=aggregated_0.pickle \
-      --temperature=0.44
-
-The dump and data readers themselves live in `glassy_jax.lammps_io`, which
-`apply` shares. Every problem raises `glassy_jax.data.DataError` with a
+dataset's format here (`build_system_from_dumps`; the program is
+`glassy_jax.programs.build_system`). The dump and data readers themselves
+live in `glassy_jax.lammps_io`, which `apply` shares. Every problem raises `glassy_jax.data.DataError` with a
 one-line message that names the file.
 """
 
-import glob
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from absl import flags
 import numpy as np
 
-from glassy_jax import cli
 from glassy_jax import data
 from glassy_jax import lammps_io
 from glassy_jax.simulation import scattering
@@ -181,46 +173,3 @@ def _positions_at(start: lammps_io.Frame, paths: Sequence[str], t0: int,
       if frame.timestep >= max(wanted):
         break
   return [by_step[step] for step in wanted], velocities
-
-
-
-
-# ------------------------------------------------------------------------ CLI
-def _define_flags() -> None:
-  """Flags exist only when run as a program: importers define their own."""
-  flags.DEFINE_string("initial", None, "Dump or data file: the structure.")
-  flags.DEFINE_string("trajectories", None,
-                      "Glob of trajectory dumps (one per trajectory).")
-  flags.DEFINE_string("output", None, "System file to write (.pickle/.npz).")
-  flags.DEFINE_float("temperature", float("nan"), "Stored in metadata.")
-  flags.DEFINE_float("pressure", float("nan"), "Stored in metadata.")
-  flags.DEFINE_float("dt", LJ_TIMESTEP, "MD timestep (time = steps * dt).")
-  flags.DEFINE_integer("start_timestep", None,
-                       "Timestep the trajectories start at (default: the "
-                       "initial file's).")
-  flags.DEFINE_bool("allow_partial", False,
-                    "Keep only the IS values the trajectories reach.")
-  flags.mark_flags_as_required(["initial", "trajectories", "output"])
-
-
-def main(f: flags.FlagValues) -> None:
-  paths = sorted(glob.glob(f.trajectories))
-  if not paths:
-    raise data.DataError(f"no files match {f.trajectories}")
-  system = build_system_from_dumps(
-      f.initial, paths, temperature=f.temperature, pressure=f.pressure,
-      dt=f.dt, start_timestep=f.start_timestep, allow_partial=f.allow_partial)
-  data.write_system(f.output, system)
-  print(f"wrote {f.output}: {len(system['positions'])} atoms, {len(paths)} "
-        "trajectories")
-  for index, value in zip(system["time_indices"], system["is_values"]):
-    print(f"  IS {value:.3f}: time index {index}, t = "
-          f"{system['time'][index]:.6g}")
-
-
-def run() -> None:
-  cli.run(main, _define_flags)
-
-
-if __name__ == "__main__":
-  run()

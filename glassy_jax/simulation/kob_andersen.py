@@ -1,8 +1,9 @@
 """The Kob-Andersen 80:20 Lennard-Jones mixture: parameters, LAMMPS input, pair terms.
 
-Parameters follow Kob & Andersen (1995) and `../shared/FIDELITY.md`: type A (LAMMPS
-type 1, dataset type 0) and B (LAMMPS type 2, dataset type 1), mass 1,
-eps/sigma AA 1.0/1.0, AB 1.5/0.8, BB 0.5/0.88, each pair cut at 2.5 sigma_ab.
+Parameters follow Kob & Andersen (1995) and `docs/specification.md` ("The
+Kob-Andersen system"): type A (LAMMPS type 1, dataset type 0) and B (LAMMPS
+type 2, dataset type 1), mass 1, eps/sigma AA 1.0/1.0, AB 1.5/0.8,
+BB 0.5/0.88, each pair cut at 2.5 sigma_ab.
 
 Energy convention: the pair potential is shifted to zero at the cutoff
 (`pair_modify shift yes`), as in most KA simulations, so the energy is continuous.

@@ -1,10 +1,8 @@
 r"""Kob-Andersen training data in DeepMind's format, made with LAMMPS.
 
-  python -m glassy_jax.simulation.simulate \
-      --config=configs/simulate_ka.py:tiny --output=DIR \
-      [--config.temperature=0.5 ...]
-
-Stages (each resumable; LAMMPS inputs and logs go to the work folder):
+`generate(cfg, OUTPUT)` with a config of `configs/simulate_ka.py` (the
+program is `glassy_jax.programs.simulate`). Stages (each resumable; LAMMPS
+inputs and logs go to the work folder):
   1. Random start, melt, quench to T, NVT (Nose-Hoover). tau_alpha is MEASURED
      (time where Fs_A(q*, t) = 1/e on an NVT run) and re-measured until the
      NVT time at T is at least `equilibration_taus` x tau_alpha.
@@ -29,17 +27,13 @@ import json
 import math
 import multiprocessing
 import os
-import signal
 import sys
 from typing import (Any, Dict, Iterator, List, NamedTuple, Sequence,
                     Tuple)
 
-from absl import flags
-from ml_collections import config_flags
 import numpy as np
 
 from glassy_jax import atomic
-from glassy_jax import cli
 from glassy_jax import data
 from glassy_jax.simulation import kob_andersen
 from glassy_jax.simulation import lammps_runtime
@@ -424,25 +418,3 @@ def generate(cfg, output: str) -> None:
   summary = equilibrate(cfg, work)
   make_configurations(cfg, work, summary)
   run_ensembles(cfg, output, work, summary)
-
-
-def _define_flags() -> None:
-  """Flags exist only when run as a program: importers define their own."""
-  config_flags.DEFINE_config_file(
-      "config", "configs/simulate_ka.py", "Generation config (file[:preset]).")
-  flags.DEFINE_string("output", None, "Dataset folder.")
-  flags.mark_flag_as_required("output")
-
-
-def main(args: flags.FlagValues) -> None:
-  # On `kill`, unwind normally so the worker pool is terminated, not orphaned.
-  signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-  generate(args.config, args.output)
-
-
-def run() -> None:
-  cli.run(main, _define_flags)
-
-
-if __name__ == "__main__":
-  run()

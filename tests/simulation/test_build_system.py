@@ -99,7 +99,7 @@ def test_cli_build(tmp_path):
   initial, _, _, _, _ = _synthetic_set(tmp_path, wrapped=True)
   out = str(tmp_path / "aggregated_0.pickle")
   result = subprocess.run(
-      [sys.executable, "-m", "glassy_jax.simulation.build_system",
+      [sys.executable, "-m", "glassy_jax.programs.build_system",
        f"--initial={initial}", f"--trajectories={tmp_path}/traj_*.dump",
        f"--output={out}", "--temperature=0.5"],
       cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
@@ -108,7 +108,7 @@ def test_cli_build(tmp_path):
   assert len(system["time_indices"]) == 10
   assert system["metadata"]["temperature"] == 0.5
   result = subprocess.run(
-      [sys.executable, "-m", "glassy_jax.simulation.build_system",
+      [sys.executable, "-m", "glassy_jax.programs.build_system",
        f"--initial={initial}", f"--trajectories={tmp_path}/none_*",
        f"--output={out}"],
       cwd=REPO, capture_output=True, text=True, timeout=120, check=False)

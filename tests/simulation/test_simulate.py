@@ -155,7 +155,7 @@ def test_cli_stores_targets_from_the_same_work(tiny, tmp_path):
   _, output = tiny
   work = os.path.join(output, "work")
   subprocess.run(
-      [sys.executable, "-m", "glassy_jax.simulation.simulate",
+      [sys.executable, "-m", "glassy_jax.programs.simulate",
        "--config=configs/simulate_ka.py:tiny", f"--output={tmp_path}",
        f"--config.work_dir={work}", "--config.store=targets"],
       cwd=REPO, check=True, capture_output=True, timeout=300)

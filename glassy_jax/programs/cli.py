@@ -1,31 +1,25 @@
-"""What every command-line program of the package shares.
+"""What every program of the package shares.
 
 Each program is a thin `main(args)` over library functions, `args` being
-the parsed absl flags. `run` defines
-its flags, parses them, and turns the errors a user can fix (bad data, a
-checkpoint that does not fit, a file that cannot be read or written, a
-missing flag) into one `error: ...` line and exit status 1, never a
-traceback. Programs are installed as `glassy-*` commands (setup.py) and keep
-working as `python -m glassy_jax.<module>`.
+the parsed absl flags. `run` defines its flags, parses them, and turns the
+errors a user can fix (`errors.UserError`: bad data, a checkpoint that does
+not fit, a config value that cannot be used; `OSError`: a file that cannot
+be read or written; bad or missing flags) into `error: ...` lines and exit
+status 1, never a traceback.
 """
 
 import sys
-from typing import Callable, List, Optional, Sequence, Tuple, Type
+from typing import Callable, List, Optional, Sequence
 
 from absl import app
 from absl import flags
 import ml_collections
 
 from glassy_jax import atomic
-from glassy_jax import checkpoints
-from glassy_jax import data
-
-# Errors whose message is a whole sentence about the user's input.
-USER_ERRORS: Tuple[Type[BaseException], ...] = (
-    data.DataError, checkpoints.CheckpointError, OSError)
+from glassy_jax import errors
 
 
-class UsageError(ValueError):
+class UsageError(errors.UserError, ValueError):
   """Flags that do not go together, or a missing one."""
 
 
@@ -72,19 +66,16 @@ def _message(error: BaseException) -> str:
   return str(error)
 
 
-def run(main: Callable[..., None],
-        define_flags: Optional[Callable[[], None]] = None,
-        commands: Sequence[str] = (),
-        errors: Tuple[Type[BaseException], ...] = ()) -> None:
-  """Runs `main(flags)` as a program, with one-line errors.
+def run(main: Callable[..., None], define_flags: Callable[[], None],
+        commands: Sequence[str] = ()) -> None:
+  """Defines the program's flags and runs `main(flags)`, with one-line
+  errors.
 
   `commands`: when given, the program takes one of them as its positional
   argument and runs `main(flags, command)`; otherwise positional arguments
-  are refused. `errors`: the program's own error types, told in one line
-  like `USER_ERRORS`.
+  are refused.
   """
-  if define_flags is not None:
-    define_flags()
+  define_flags()
 
   def program(argv: Sequence[str]) -> None:
     words = list(argv[1:])
@@ -95,7 +86,7 @@ def run(main: Callable[..., None],
       sys.exit(f"error: unexpected arguments {' '.join(words)}")
     try:
       main(flags.FLAGS, *words)
-    except USER_ERRORS + (UsageError,) + tuple(errors) as e:
+    except (errors.UserError, OSError) as e:
       # One line per problem (a config can have several bad values).
       sys.exit("\n".join(f"error: {line}"
                          for line in _message(e).splitlines() or [""]))

@@ -8,7 +8,8 @@ Metrics go to WORKDIR/metrics.jsonl (and TensorBoard event files in WORKDIR
 with the `tensorboard` extra), checkpoints to WORKDIR/checkpoints (the best
 by test correlation in best.npz), the final test metrics to
 WORKDIR/report.md; rerunning with the same workdir resumes where the
-previous run stopped.
+previous run stopped. Every config value is checked before any work starts
+(`run_config`), one `error:` line per bad value.
 
 On several hosts run one process per host with
 `--config.distributed.enabled=True` (cluster/README.md); only process 0
@@ -22,14 +23,12 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from glassy_jax import cli
 from glassy_jax import distributed
 from glassy_jax import train
-from glassy_jax import workdir_lock
+from glassy_jax.programs import cli
 
 
 def _define_flags() -> None:
-  """Flags exist only when run as a program: importers define their own."""
   config_flags.DEFINE_config_file(
       "config", "configs/bapst.py", "Training configuration (file[:preset]).",
       lock_config=True)
@@ -51,10 +50,7 @@ def main(args: flags.FlagValues) -> None:
 
 
 def run() -> None:
-  # ValueError: a config value the run cannot use (checked as it starts).
-  cli.run(main, _define_flags,
-          errors=(train.TrainingDiverged, ValueError,
-                  workdir_lock.WorkdirLocked))
+  cli.run(main, _define_flags)
 
 
 if __name__ == "__main__":

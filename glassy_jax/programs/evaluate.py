@@ -1,0 +1,69 @@
+"""Scores a checkpoint against every time index of dataset splits:
+`glassy-evaluate`.
+
+  python -m glassy_jax.programs.evaluate \
+      --checkpoint=runs/bapst/checkpoints/best.npz \
+      --data=DIR[,DIR2,...] [--split=test] [--time_indices=0,9] \
+      [--baselines=epot,density,radial_ridge] [--output=PREFIX]
+
+One row per time index and data directory (`glassy_jax.evaluate`);
+`--baselines` adds the rows of physical baselines (`glassy_jax.baselines`,
+fitted on each directory's `train/` split). The Markdown table is printed;
+`--output=PREFIX` also writes `PREFIX.md` and `PREFIX.csv`.
+"""
+
+import os
+
+from absl import flags
+
+from glassy_jax import baselines
+from glassy_jax import data
+from glassy_jax import evaluate
+from glassy_jax import tables
+from glassy_jax.programs import cli
+
+
+def _define_flags() -> None:
+  flags.DEFINE_string("checkpoint", None,
+                      "Project checkpoint (.npz), TF checkpoint prefix or "
+                      "bundled name (t044_s09).")
+  flags.DEFINE_list("data", None, "Dataset directories (DIR/split/"
+                    "aggregated*), comma-separated: rows for each.")
+  flags.DEFINE_string("split", "test", "Subdirectory of --data to score.")
+  flags.DEFINE_list("time_indices", None,
+                    "Comma-separated time indices (default: all).")
+  flags.DEFINE_list("baselines", [], "Baselines to add to the table "
+                    f"(glassy_jax.baselines: {', '.join(baselines.BASELINES)}"
+                    "), fitted on each directory's train split.")
+  flags.DEFINE_string("output", None, "Write PREFIX.md and PREFIX.csv.")
+  flags.DEFINE_integer("max_files", 0, "At most this many files (0 = all).",
+                       lower_bound=0)
+  flags.mark_flags_as_required(["checkpoint", "data"])
+
+
+def main(args: flags.FlagValues) -> None:
+  missing = [d for d in args.data if not os.path.isdir(d)]
+  if missing:
+    raise data.DataError(f"{missing[0]}: no such directory")
+  time_indices = cli.parse_indices(args.time_indices)
+  max_files = args.max_files or None
+  rows = []
+  for directory in args.data:
+    scored = evaluate.evaluate_checkpoint(args.checkpoint, directory,
+                                          args.split, time_indices, max_files)
+    rows += scored
+    if args.baselines:
+      rows += baselines.evaluate_baselines(
+          directory, args.baselines, [r["time_index"] for r in scored],
+          split=args.split, max_files=max_files)
+  title = (f"{args.checkpoint} on the {args.split} split of "
+           f"{', '.join(args.data)}")
+  tables.report(rows, title, args.output)
+
+
+def run() -> None:
+  cli.run(main, _define_flags)
+
+
+if __name__ == "__main__":
+  run()
