@@ -31,7 +31,6 @@ from glassy_jax import errors
 from glassy_jax import model_config
 from glassy_jax import model_inputs
 from glassy_jax import tf_checkpoint
-from glassy_jax.model_config import ModelConfig
 
 METADATA_KEY = "__metadata__"
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -49,7 +48,7 @@ class CheckpointMetadata:
   use its predictions. Written by training and by the TF converter, read by
   apply, evaluate and the plots; stored as JSON under the keys of
   `to_json` (the file format since the first release)."""
-  model: ModelConfig
+  model: model_config.ModelConfig
   time_index: int = 0  # The target time index trained on.
   # A joint multi-time model: output k predicts time index time_indices[k]
   # (`time_index` is then unused). Empty: one output, at `time_index`.
@@ -93,7 +92,7 @@ class CheckpointMetadata:
       raise CheckpointError(f"{path}: metadata has no model_config")
     known = {f.name for f in dataclasses.fields(cls)} - {"model"}
     try:
-      metadata = cls(model=ModelConfig.of(values["model_config"]),
+      metadata = cls(model=model_config.ModelConfig.of(values["model_config"]),
                      **{k: v for k, v in values.items() if k in known})
       spec = metadata.input_spec()
     except (ValueError, TypeError) as e:
@@ -275,7 +274,7 @@ def load_tf(prefix: str, time_index: int = 0
   """Haiku parameters of a TensorFlow checkpoint of DeepMind's network, and
   metadata saying what they are (trained at `time_index`)."""
   return tf_checkpoint.load_bapst(prefix), CheckpointMetadata(
-      model=ModelConfig(), time_index=time_index,
+      model=model_config.ModelConfig(), time_index=time_index,
       source=tf_checkpoint.source(prefix))
 
 

@@ -3,8 +3,9 @@
 
 DeepMind's network sees each edge only as a raw vector r_j - r_i and must
 learn from it, with ReLU units, both the sharp type-resolved distances of the
-first shell and any angular (many-neighbour) structure. That takes it ~10^5
-steps. These features hand both over in a form a few hundred steps can use:
+first shell and any angular (many-neighbour) structure, which is slow. These
+features hand both over in a form the network can use at once (how fast each
+makes it learn: BUILD_NOTES.md, "Learning speed"):
 
 * `radial_basis`: Gaussians of |r| on evenly spaced centres, one block per
   sender type, appended to the edge vector as edge features.

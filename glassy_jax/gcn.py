@@ -16,13 +16,13 @@ import jax.numpy as jnp
 import jraph
 
 from glassy_jax import layers
-from glassy_jax.model_config import ModelConfig
+from glassy_jax import model_config
 
 
 class GraphConvolutionalNetwork(hk.Module):
   """`model.num_steps` convolutions of width `model.mlp_sizes[-1]`."""
 
-  def __init__(self, config: ModelConfig, name: str = "gcn"):
+  def __init__(self, config: model_config.ModelConfig, name: str = "gcn"):
     super().__init__(name=name)
     self._config = config
 

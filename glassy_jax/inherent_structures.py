@@ -13,8 +13,9 @@ zero at the cutoff), in float64 JAX, with a Verlet pair list rebuilt whenever
 a particle has moved half the skin since it was built. It stops when no
 particle feels a force above `force_tolerance`.
 
-Minimisation costs seconds per 4096-particle configuration, so each result is
-cached by content (positions, types, box and the minimiser's parameters) in a
+Minimisation is too costly to repeat on every read (timings per
+configuration: BUILD_NOTES.md, "Slow dynamics"), so each result is cached by
+content (positions, types, box and the minimiser's parameters) in a
 cache directory, written atomically; data directories may be read-only.
 """
 

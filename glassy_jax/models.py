@@ -15,10 +15,11 @@
 
 `compute_dtype` "bfloat16" runs the encoders and the processor in bfloat16
 (weights cast on use; parameters, message sums, the decoder and the loss
-stay float32): half the activation memory, faster where bfloat16 matrix
-units exist (GPU, TPU), slower on CPUs without them. It and the processor's
-`edge_chunk_size` and `remat` trade speed, memory and precision, never the
-architecture or the parameters.
+stay float32): activations in half the bytes, for hardware with bfloat16
+matrix units (GPU, TPU); its time, memory and accuracy on a CPU without them
+are in benchmarks/README.md ("What helped and what did not"). It and the
+processor's `edge_chunk_size` and `remat` trade speed, memory and precision,
+never the architecture or the parameters.
 """
 
 import functools
@@ -35,7 +36,7 @@ from glassy_jax import descriptors
 from glassy_jax import gcn
 from glassy_jax import layers
 from glassy_jax import processors
-from glassy_jax.model_config import ModelConfig
+from glassy_jax import model_config
 
 
 class BapstNetwork(hk.Module):
@@ -43,7 +44,7 @@ class BapstNetwork(hk.Module):
   [n_node, K] when the decoder has K > 1 outputs (one per time index of a
   joint multi-time model)."""
 
-  def __init__(self, config: ModelConfig, name: str = "bapst"):
+  def __init__(self, config: model_config.ModelConfig, name: str = "bapst"):
     super().__init__(name=name)
     self._config = config
     self._angular = (descriptors.AngularInvariants(config.angular_channels)
@@ -116,7 +117,8 @@ class BapstNetwork(hk.Module):
     return layers.node_outputs(outputs)
 
 
-def make_network(config: Union[ModelConfig, ml_collections.ConfigDict]
+def make_network(config: Union[model_config.ModelConfig,
+                               ml_collections.ConfigDict]
                  ) -> hk.Transformed:
   """`init(rng, graph)` / `apply(params, None, graph) -> [n_node]` (or
   [n_node, K], `BapstNetwork`): the Bapst network, or the GCN baseline
@@ -124,7 +126,7 @@ def make_network(config: Union[ModelConfig, ml_collections.ConfigDict]
 
   `config`: typed, or a training config's `model` (validated here).
   """
-  config = ModelConfig.of(config)
+  config = model_config.ModelConfig.of(config)
   network = (gcn.GraphConvolutionalNetwork if config.architecture == "gcn"
              else BapstNetwork)
 
@@ -160,12 +162,13 @@ def make_predictor(network: hk.Transformed,
   return predict
 
 
-def param_shapes(config: Union[ModelConfig, ml_collections.ConfigDict]
+def param_shapes(config: Union[model_config.ModelConfig,
+                               ml_collections.ConfigDict]
                  ) -> Dict[str, Dict[str, Tuple[int, ...]]]:
   """Haiku parameter shapes of a network, found without computing anything:
   what a checkpoint must hold to fit `config`."""
   one = np.zeros(1, np.int32)
-  columns = 1 + ModelConfig.of(config).node_descriptors
+  columns = 1 + model_config.ModelConfig.of(config).node_descriptors
   graph = jraph.GraphsTuple(
       nodes=np.zeros((1, columns), np.float32),
       edges=np.zeros((1, 3), np.float32), senders=one, receivers=one,

@@ -51,8 +51,8 @@ def _figure(kind: str, ncols: int = 1) -> Tuple[Figure, List]:
 
 
 def save(figure: Figure, output: str) -> str:
-  """Writes `figure` as a 256-colour PNG (a third of the size, for figures
-  in the docs) atomically; returns `output`.
+  """Writes `figure` as a 256-colour PNG (smaller files for the docs'
+  figures: BUILD_NOTES.md, "Figure files") atomically; returns `output`.
 
   Max-coverage quantisation keeps rare colours (legend markers) exact.
   """

@@ -44,7 +44,7 @@ import jraph
 
 from glassy_jax import chunked_edges
 from glassy_jax import layers
-from glassy_jax.model_config import ModelConfig
+from glassy_jax import model_config
 
 
 class Encoded(NamedTuple):
@@ -64,7 +64,7 @@ class Block(NamedTuple):
 Processor = Callable[[Encoded, jax.Array, jax.Array], jax.Array]
 
 
-def make_processor(config: ModelConfig, blocks: Sequence[Block],
+def make_processor(config: model_config.ModelConfig, blocks: Sequence[Block],
                    encoder_edge: layers.MLP) -> Processor:
   """`config.implementation`'s processor over `blocks`, one per step."""
   if config.implementation == "fused":
@@ -85,7 +85,7 @@ def _run_steps(blocks, step, h_v, state, remat: bool) -> jax.Array:
 class ReferenceProcessor:
   """The specification as written: concatenate, then one matrix product."""
 
-  def __init__(self, config: ModelConfig, blocks: Sequence[Block]):
+  def __init__(self, config: model_config.ModelConfig, blocks: Sequence[Block]):
     self._config = config
     self._blocks = blocks
 
@@ -204,7 +204,7 @@ EdgeUpdate = Callable[..., Tuple[object, jax.Array]]
 class FusedProcessor:
   """The reference's function, first layers applied by input block."""
 
-  def __init__(self, config: ModelConfig, blocks: Sequence[Block],
+  def __init__(self, config: model_config.ModelConfig, blocks: Sequence[Block],
                encoder_edge: layers.MLP):
     self._config = config
     self._blocks = blocks

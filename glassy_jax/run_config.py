@@ -23,7 +23,6 @@ from glassy_jax import data as data_lib
 from glassy_jax import errors
 from glassy_jax import model_config
 from glassy_jax import model_inputs
-from glassy_jax.model_config import ModelConfig
 
 SCHEDULES = ("constant", "step", "cosine")
 METRICS = ("per_graph", "pooled")
@@ -260,14 +259,14 @@ class TrainConfig(_Section):
 
 # The typed sections of a config, in the order their problems are told.
 _SECTIONS = (("data", DataConfig), ("optimizer", OptimizerConfig),
-             ("train", TrainConfig), ("model", ModelConfig))
+             ("train", TrainConfig), ("model", model_config.ModelConfig))
 
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
   """A training config, typed: what `train.train_and_evaluate` runs."""
   data: DataConfig
-  model: ModelConfig
+  model: model_config.ModelConfig
   optimizer: OptimizerConfig
   train: TrainConfig
   init_from: str = ""  # A checkpoint to start from (e.g. a converted TF one).

@@ -42,7 +42,6 @@ from glassy_jax import ridge
 from glassy_jax import run_config
 from glassy_jax import train_step as train_step_lib
 from glassy_jax import workdir_lock
-from glassy_jax.train_step import TrainState
 
 
 # -------------------------------------------------------------- evaluation
@@ -105,7 +104,7 @@ class _Run(NamedTuple):
 
 
 def _setup(config: run_config.RunConfig, workdir: str
-           ) -> Tuple[_Run, TrainState]:
+           ) -> Tuple[_Run, train_step_lib.TrainState]:
   """Data, network, optimiser and checkpoint manager; the initial state."""
   chief = jax.process_index() == 0
   if chief:
@@ -187,21 +186,21 @@ def start_from_ridge(params: hk.Params,
   return params
 
 
-def _restore_latest(run: _Run, template: TrainState
-                    ) -> Tuple[TrainState, float]:
+def _restore_latest(run: _Run, template: train_step_lib.TrainState
+                    ) -> Tuple[train_step_lib.TrainState, float]:
   """The newest readable checkpoint and its best metric: process 0 reads it
   and sends it to the others."""
   best_metric = -np.inf
   if run.chief:
     restored, saved, _ = run.manager.restore_latest(template._asdict())
-    template = TrainState(**restored)
+    template = train_step_lib.TrainState(**restored)
     best_metric = saved.best_metric
-  return (TrainState(**distributed.broadcast_from_first(template._asdict())),
-          best_metric)
+  state = distributed.broadcast_from_first(template._asdict())
+  return train_step_lib.TrainState(**state), best_metric
 
 
-def _start_or_resume(run: _Run, state: TrainState
-                     ) -> Tuple[TrainState, float]:
+def _start_or_resume(run: _Run, state: train_step_lib.TrainState
+                     ) -> Tuple[train_step_lib.TrainState, float]:
   """Resumes from the workdir's last checkpoint; a new run first saves step
   0, where a divergence in the first interval rolls back to."""
   resuming = run.chief and run.manager.latest_path() is not None
@@ -216,7 +215,7 @@ def _start_or_resume(run: _Run, state: TrainState
 
 
 def _rollback(run: _Run, state: Any, rollbacks: int, skipped: int,
-              step: int) -> Tuple[TrainState, float]:
+              step: int) -> Tuple[train_step_lib.TrainState, float]:
   """Too many non-finite steps: the last checkpoint, with the learning rate
   scaled by `train.rollback_lr_factor` (host state)."""
   train = run.config.train

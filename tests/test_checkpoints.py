@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from glassy_jax import checkpoints
-from glassy_jax.model_config import ModelConfig
+from glassy_jax import model_config
 
 
 def _write_raw(path, metadata):
@@ -19,7 +19,7 @@ def _write_raw(path, metadata):
 
 def test_metadata_round_trip(tmp_path):
   metadata = checkpoints.CheckpointMetadata(
-      model=ModelConfig(num_steps=3, edge_features="vector_rbf"),
+      model=model_config.ModelConfig(num_steps=3, edge_features="vector_rbf"),
       time_index=4, cutoff=2.5, target_mean=0.3, target_std=0.7,
       best_metric=0.61, config={"seed": 1})
   path = str(tmp_path / "a.npz")
@@ -37,7 +37,8 @@ def test_joint_metadata_round_trip(tmp_path):
   """A joint model's time indices and per-index target scale, from the
   arrays training computes, come back as the tuples they were saved as."""
   metadata = checkpoints.CheckpointMetadata(
-      model=ModelConfig(decoder_sizes=(64, 64, 3)), time_indices=[0, 4, 9],
+      model=model_config.ModelConfig(decoder_sizes=(64, 64, 3)),
+      time_indices=[0, 4, 9],
       target_mean=np.array([0.1, 0.2, 0.3]),
       target_std=np.array([0.5, 1.0, 2.0], np.float32))
   assert metadata.time_indices == (0, 4, 9)
@@ -59,7 +60,7 @@ def test_older_files_load_with_defaults(tmp_path):
                     {"model_config": old_model, "time_index": 9,
                      "a_key_this_version_ignores": 1})
   params, metadata = checkpoints.load_params(path)
-  assert metadata.model == ModelConfig()
+  assert metadata.model == model_config.ModelConfig()
   assert (metadata.time_index, metadata.time_indices, metadata.target_mean,
           metadata.target_std) == (9, (), 0.0, 1.0)
   assert params["m"]["w"].shape == (2, 3)

@@ -14,7 +14,7 @@ from glassy_jax import data as data_lib
 from glassy_jax import input_pipeline
 from glassy_jax import models
 from glassy_jax import run_config
-from glassy_jax.model_config import ModelConfig
+from glassy_jax import model_config
 
 
 def _global_plan(n_node, num_processes, epoch, per_device=1, num_devices=2):
@@ -141,7 +141,7 @@ def test_joint_targets_are_standardised_per_time_index(synthetic_dataset,
 
   path = str(tmp_path / "joint.npz")
   checkpoints.save(path, {}, checkpoints.CheckpointMetadata(
-      model=ModelConfig.of(config.model), time_indices=(0, 9),
+      model=model_config.ModelConfig.of(config.model), time_indices=(0, 9),
       target_mean=data.scale.mean, target_std=data.scale.std))
   _, metadata = checkpoints.load(path)
   # A network whose outputs are the standardised targets.

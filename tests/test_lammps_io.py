@@ -7,6 +7,7 @@ import pytest
 
 from glassy_jax import data
 from glassy_jax import lammps_io
+from glassy_jax.simulation import lammps_runtime
 
 BOX_HEADER = "ITEM: BOX BOUNDS pp pp pp\n-1 3\n0 4\n0 4\n"
 
@@ -182,7 +183,6 @@ def test_read_data_charge_style_and_tilt(tmp_path):
 
 # ---------------------------------------------------------------- real LAMMPS
 def test_real_lammps_dumps_and_data(tmp_path):
-  lammps_runtime = pytest.importorskip("glassy_jax.simulation.lammps_runtime")
   try:
     lmp = lammps_runtime.new_lammps()
   except lammps_runtime.LammpsUnavailable as e:

@@ -5,19 +5,21 @@ import pytest
 
 from configs import bapst
 from configs import fast
-from glassy_jax.model_config import ModelConfig
+from glassy_jax import model_config
 
 
 def test_training_configs_convert_both_ways():
-  assert ModelConfig.of(bapst.get_config().model) == ModelConfig()
-  fast_model = ModelConfig.of(fast.get_config().model)
+  assert (model_config.ModelConfig.of(bapst.get_config().model)
+          == model_config.ModelConfig())
+  fast_model = model_config.ModelConfig.of(fast.get_config().model)
   assert fast_model.edge_features == "vector_rbf"
   assert fast_model.angular_channels == 8
-  assert ModelConfig.of(fast_model.as_config_dict()) == fast_model
+  assert model_config.ModelConfig.of(fast_model.as_config_dict()) == fast_model
   # JSON gives lists; the typed form holds tuples (hashable, comparable).
-  from_json = ModelConfig.of({"mlp_sizes": [32, 32]})
+  from_json = model_config.ModelConfig.of({"mlp_sizes": [32, 32]})
   assert from_json.mlp_sizes == (32, 32)
-  assert isinstance(ModelConfig().as_config_dict(), ml_collections.ConfigDict)
+  assert isinstance(model_config.ModelConfig().as_config_dict(),
+                    ml_collections.ConfigDict)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -31,4 +33,4 @@ def test_training_configs_convert_both_ways():
 ])
 def test_bad_options_are_named(options, message):
   with pytest.raises(ValueError, match=message):
-    ModelConfig.of(options)
+    model_config.ModelConfig.of(options)

@@ -102,7 +102,8 @@ def pair_terms(positions, types, box, chunk=256) -> Iterator[Pairs]:
 
 def forces(positions, types, box) -> np.ndarray:
   """[N, 3] force on each particle. Over a short time t a particle moves by
-  v t + F t^2 / 2, so |F| sets much of its shortest-time propensity."""
+  v t + F t^2 / 2, so |F| sets much of its shortest-time propensity (how
+  much: BUILD_NOTES.md, "Learning speed")."""
   total = np.zeros((len(positions), 3))
   for pairs in pair_terms(positions, types, box):
     # f_j = (r.f / r^2) (r_j - r_i), and f_i = -f_j.

@@ -7,6 +7,7 @@ import pytest
 
 from glassy_jax.simulation import kob_andersen as ka
 from glassy_jax.simulation import lammps_runtime
+from glassy_jax.simulation import simulate
 
 
 def _lj(r, eps, sig):
@@ -91,7 +92,6 @@ def _lammps_state(directory, threads):
   """A KA liquid made by LAMMPS: its energy, pressures and configuration."""
   if not lammps_runtime.available():
     pytest.skip("LAMMPS cannot be imported (pip install 'lammps[mpi]')")
-  from glassy_jax.simulation import simulate  # pylint: disable=g-import-not-at-top
   m = ka.Mixture(num_particles=300)
   length = m.box_length
   with simulate.Lammps(os.path.join(directory, "state"), threads) as lmp:
