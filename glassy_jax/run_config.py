@@ -127,8 +127,8 @@ class DataConfig(_Section):
   cutoff: float = _DEEPMIND_INPUTS.cutoff
   # Departures for slow dynamics (configs/long_time.py, model_inputs.py):
   # graphs (and descriptors) from the inherent structures; coarse-grained
-  # structural descriptors as node inputs ("coarse"; model.node_descriptors
-  # must match their number) at these coarse-graining lengths.
+  # structural descriptors as node inputs (`model_inputs.DESCRIPTORS`;
+  # model.node_descriptors must match their number) at these lengths.
   inherent_structures: bool = _DEEPMIND_INPUTS.inherent_structures
   descriptors: str = _DEEPMIND_INPUTS.descriptors
   coarse_scales: Tuple[float, ...] = _DEEPMIND_INPUTS.coarse_scales
