@@ -44,6 +44,9 @@ class Snapshot(NamedTuple):
   name: str = ""  # Where it came from, for messages and reports.
   # [N, 3] its inherent structure, when the file carries one (GlassBench's).
   inherent_positions: Optional[np.ndarray] = None
+  # [runs, N, 3] each run's displacement r(t) - r(0) at the time index, when
+  # asked for and the file has the runs (`run_displacements`).
+  displacements: Optional[np.ndarray] = None
 
 
 # ---------------------------------------------------------------- unpickling
@@ -221,9 +224,29 @@ def system_time(system: Dict[str, Any], time_index: int) -> float:
     return float("nan")
 
 
+def run_displacements(system: Dict[str, Any], time_index: int,
+                      path: str = "") -> np.ndarray:
+  """[runs, N, 3] float32 displacements of every isoconfigurational run at
+  `time_index`: from the runs' final positions (DeepMind's full files) or
+  as Shiba et al.'s files give them (`layouts`)."""
+  system_targets(system, time_index, path)  # Names a missing time point.
+  if system.get("displacements") is not None:
+    runs = system["displacements"][time_index]
+  elif "trajectory_target_positions" in system:
+    runs = (np.stack(system["trajectory_target_positions"][time_index])
+            - np.asarray(system["positions"], np.float64)[None])
+  else:
+    raise DataError(
+        f"{path}: has propensities only, not the runs' positions that bond "
+        "targets need (Shiba et al.'s files and DeepMind's full files have "
+        "them)")
+  return np.asarray(runs, np.float32)
+
+
 def to_snapshot(system: Dict[str, Any], time_index: TimeIndex,
-                name: str = "") -> Snapshot:
-  """Targets [N] at one time index, [N, K] at a sequence of K, or none."""
+                name: str = "", with_runs: bool = False) -> Snapshot:
+  """Targets [N] at one time index, [N, K] at a sequence of K, or none;
+  with `with_runs`, the runs' displacements at the one time index."""
   if time_index is None:
     targets = None
   elif np.ndim(time_index) == 0:
@@ -236,7 +259,9 @@ def to_snapshot(system: Dict[str, Any], time_index: TimeIndex,
       types=np.asarray(system["types"], np.int32),
       box=np.asarray(system["box"], np.float64),
       targets=targets, name=name,
-      inherent_positions=system.get("inherent_positions"))
+      inherent_positions=system.get("inherent_positions"),
+      displacements=(run_displacements(system, time_index, name)
+                     if with_runs else None))
 
 
 # --------------------------------------------------------------- writing files

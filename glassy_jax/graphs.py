@@ -128,3 +128,12 @@ def pad_batch(graphs: Sequence[jraph.GraphsTuple], targets: Sequence[np.ndarray]
   mask = np.zeros(budget.n_node, bool)
   mask[:n_real] = True
   return padded, padded_targets, mask
+
+
+def pad_edge_values(values: Sequence[np.ndarray], n_edge: int) -> np.ndarray:
+  """Per-edge values of a batch's graphs, in `pad_batch`'s edge order
+  (graphs in turn, padding edges last with zeros), [n_edge] float32."""
+  padded = np.zeros(n_edge, np.float32)
+  joined = np.concatenate(values)
+  padded[:len(joined)] = joined
+  return padded

@@ -22,6 +22,7 @@ import jraph
 import numpy as np
 from tqdm import tqdm
 
+from glassy_jax import bond_targets
 from glassy_jax import data as data_lib
 from glassy_jax import distributed
 from glassy_jax import graphs as graphs_lib
@@ -41,6 +42,9 @@ class Dataset(NamedTuple):
   names: List[str]
   # (p, P): these are files p::P of the split; graph i is file p + i * P.
   shard: Tuple[int, int] = (0, 1)
+  # [E] per graph, BOTAN's bond targets of its edges (`bond_targets`):
+  # physical units from `load_dataset`, standardised for training.
+  edge_targets: Optional[List[np.ndarray]] = None
 
   def file_index(self, i: int) -> int:
     """Index in the whole split: keys augmentation the same on any layout."""
@@ -53,6 +57,10 @@ class Batch(NamedTuple):
   targets: np.ndarray  # [n_node] or [n_node, K], standardised if configured.
   loss_mask: np.ndarray  # [n_node] bool: real type-A particles.
   first_graph: np.ndarray  # [] int32: dataset index; keys the augmentation.
+  # With bond targets (train.bond_target_weight > 0): [n_edge] standardised
+  # targets and the mask of the edges that have one.
+  edge_targets: Optional[np.ndarray] = None
+  edge_mask: Optional[np.ndarray] = None
 
 
 class TargetScale(NamedTuple):
@@ -75,33 +83,50 @@ def data_directory(data: run_config.DataConfig) -> str:
 def load_dataset(directory: str, split: str, time_index: data_lib.TimeIndex,
                  inputs: model_inputs.InputSpec, max_files: int = 0,
                  shard: Tuple[int, int] = (0, 1),
-                 select: slice = slice(None)) -> Dataset:
+                 select: slice = slice(None),
+                 with_bond_targets: bool = False) -> Dataset:
   """Builds the input graphs (descriptors unstandardised) of files p::P of
   the split's files[select], (p, P) = `shard`: each process of a multi-host
   run reads only its own files. Targets at one time index, or [N, K] at a
-  sequence of them."""
+  sequence of them; with `with_bond_targets`, also each edge's."""
   files = layouts.list_files(directory, split, max_files or None)[select]
   process, num_processes = shard
   if len(files) < num_processes:
     raise data_lib.DataError(
         f"{len(files)} {split} files cannot give each of {num_processes} "
         "processes one")
-  graphs, snapshots = [], []
+  graphs, snapshots, edge_targets = [], [], []
   for path in tqdm(files[process::num_processes], desc=f"reading {split}",
                    unit="file", disable=process != 0):
-    snapshot = layouts.load_snapshot(path, time_index)
-    graphs.append(model_inputs.raw_graph(snapshot, inputs))
-    snapshots.append(snapshot)
+    snapshot = layouts.load_snapshot(path, time_index, with_bond_targets)
+    graph = model_inputs.raw_graph(snapshot, inputs)
+    if with_bond_targets:
+      edge_targets.append(bond_targets.bond_change(snapshot, graph.senders,
+                                                   graph.receivers))
+    graphs.append(graph)
+    snapshots.append(snapshot._replace(displacements=None))
   return Dataset(
       graphs=graphs, targets=[s.targets for s in snapshots],
       types=[s.types for s in snapshots],
-      names=[s.name for s in snapshots], shard=shard)
+      names=[s.name for s in snapshots], shard=shard,
+      edge_targets=edge_targets if with_bond_targets else None)
 
 
 def _standardised(dataset: Dataset, inputs: model_inputs.InputSpec
                   ) -> Dataset:
   return dataset._replace(graphs=[model_inputs.standardise(g, inputs)
                                   for g in dataset.graphs])
+
+
+def _bond_standardised(dataset: Dataset) -> Dataset:
+  """Bond targets as (b - mean) / std over every process's training pairs."""
+  senders = [g.senders for g in dataset.graphs]
+  receivers = [g.receivers for g in dataset.graphs]
+  scale = bond_targets.bond_scale(distributed.allgather_rows(
+      bond_targets.bond_moments(dataset.edge_targets, senders,
+                                receivers)[None]).sum(axis=0))
+  return dataset._replace(edge_targets=bond_targets.standardised(
+      dataset.edge_targets, scale))
 
 
 def target_scale(dataset: Dataset, standardize: bool) -> TargetScale:
@@ -121,8 +146,14 @@ def make_batch(dataset: Dataset, indices: Sequence[int],
       [dataset.graphs[i] for i in indices],
       [(dataset.targets[i] - scale.mean) / scale.std for i in indices], budget)
   types = graph.nodes[:, 0]
-  return Batch(graph, targets, mask & (types == 0),
-               np.int32(dataset.file_index(indices[0])))
+  batch = Batch(graph, targets, mask & (types == 0),
+                np.int32(dataset.file_index(indices[0])))
+  if dataset.edge_targets is None:
+    return batch
+  return batch._replace(
+      edge_targets=graphs_lib.pad_edge_values(
+          [dataset.edge_targets[i] for i in indices], len(graph.senders)),
+      edge_mask=bond_targets.pair_mask(graph.senders, graph.receivers))
 
 
 def stack_batches(batches: Sequence[Batch]) -> Batch:
@@ -255,7 +286,10 @@ def load_training_data(config: run_config.RunConfig,
                 shard=(process, num_processes))
   train_files = dict(split="train", max_files=data.max_train_files)
   train = load_dataset(directory, select=slice(0, -held_out or None),
+                       with_bond_targets=config.train.bond_target_weight > 0,
                        **train_files, **kwargs)
+  if train.edge_targets is not None:
+    train = _bond_standardised(train)
   inputs = model_inputs.with_statistics(
       inputs, distributed.allgather_rows(model_inputs.descriptor_moments(
           train.graphs)[None]).sum(axis=0)) if inputs.descriptors else inputs

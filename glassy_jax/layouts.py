@@ -9,7 +9,8 @@ names of its `train/` (or other split) folder:
   `DIR/split/isoconfig_N{N}T{T}_{id}_tc{NN}.npz`, one file per configuration
   and time point with `types`, `initial_positions` and `positions`
   [runs, N, 3] (unwrapped) at that time. The files of one configuration id
-  form one system and time index NN is time point `tcNN`.
+  form one system and time index NN is time point `tcNN`; the runs'
+  displacements are kept (BOTAN's bond targets, `glassy_jax.bond_targets`).
 * GlassBench's (Jung et al., "Roadmap on machine learning glassy dynamics"):
   `DIR/split/N{N}T{T}_{id}.npz`, one file per configuration with `types`,
   `initial_positions`, propensities `md_prop` [times, N], optionally its
@@ -91,9 +92,11 @@ def load_system(path: str) -> Dict[str, Any]:
   return system
 
 
-def load_snapshot(path: str, time_index: data.TimeIndex) -> data.Snapshot:
-  """One system of any layout, keeping only structure and target."""
-  return data.to_snapshot(load_system(path), time_index, path)
+def load_snapshot(path: str, time_index: data.TimeIndex,
+                  with_runs: bool = False) -> data.Snapshot:
+  """One system of any layout, keeping only structure and target (and with
+  `with_runs` the runs' displacements, `data.to_snapshot`)."""
+  return data.to_snapshot(load_system(path), time_index, path, with_runs)
 
 
 def _read_npz(path: str, required: Tuple[str, ...]) -> Dict[str, np.ndarray]:
@@ -139,7 +142,7 @@ def _load_shiba(pattern: str) -> Dict[str, Any]:
   paths = sorted(glob.glob(pattern)) if "*" in pattern else [pattern]
   if not paths:
     raise data.DataError(f"{pattern}: no such files")
-  system, targets, runs = None, {}, {}
+  system, targets, displacements, runs = None, {}, {}, {}
   for path in paths:
     arrays = _read_npz(path, _SHIBA_KEYS)
     match = _SHIBA.search(os.path.basename(path))
@@ -156,6 +159,8 @@ def _load_shiba(pattern: str) -> Dict[str, Any]:
                            f"{final.shape}")
     time_point = int(match.group(4))
     targets[time_point] = data.propensity(system["positions"], list(final))
+    displacements[time_point] = (final - system["positions"][None]).astype(
+        np.float32)
     runs[time_point] = final.shape[0]
   if len(set(runs.values())) > 1:
     raise data.DataError(
@@ -164,6 +169,8 @@ def _load_shiba(pattern: str) -> Dict[str, Any]:
         + "); one isoconfigurational ensemble has the same runs at every "
         "time")
   system["targets"] = [targets.get(k) for k in range(max(targets) + 1)]
+  system["displacements"] = [displacements.get(k)
+                             for k in range(max(targets) + 1)]
   system["metadata"]["runs"] = next(iter(runs.values()))
   return system
 

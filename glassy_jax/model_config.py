@@ -59,6 +59,10 @@ class ModelConfig:
   # training starts at the ridge fit (`train.py`): the network then learns
   # what the linear model misses.
   descriptor_readout: bool = False
+  # An edge head on the final node features of each pair, trained on BOTAN's
+  # bond targets (`glassy_jax.bond_targets`, train.bond_target_weight);
+  # predictions never use it.
+  bond_head: bool = False
 
   def __post_init__(self):
     _check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -78,6 +82,9 @@ class ModelConfig:
     if self.descriptor_readout and not self.node_descriptors:
       raise ValueError("model.descriptor_readout needs node descriptors "
                        "(model.node_descriptors > 0)")
+    if self.bond_head and self.architecture != "bapst":
+      raise ValueError("model.bond_head needs model.architecture 'bapst', "
+                       f"got {self.architecture!r}")
     if self.edge_chunk_size and self.implementation != "fused":
       raise ValueError("model.edge_chunk_size needs model.implementation "
                        f"'fused', got {self.implementation!r}")

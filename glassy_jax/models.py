@@ -11,7 +11,10 @@
   outputs (`processors.py`: a reference and a fused implementation of that
   function, with the same parameters).
 * Decode: a node MLP on the final node features, plus a linear map of the
-  descriptors with `descriptor_readout`.
+  descriptors with `descriptor_readout`. With `bond_head`, training also
+  decodes each edge from the final features of its two particles (BOTAN's
+  bond target, `glassy_jax.bond_targets`): an auxiliary output, never a
+  prediction.
 
 `compute_dtype` "bfloat16" runs the encoders and the processor in bfloat16
 (weights cast on use; parameters, message sums, the decoder and the loss
@@ -69,8 +72,23 @@ class BapstNetwork(hk.Module):
     self._readout = (hk.Linear(config.decoder_sizes[-1],
                                name="descriptor_readout")
                      if config.descriptor_readout else None)
+    self._bond_decoder = (
+        layers.MLP(tuple(config.decoder_sizes[:-1]) + (1,), False,
+                   jnp.float32, name="bond_decoder")
+        if config.bond_head else None)
 
   def __call__(self, graph: jraph.GraphsTuple) -> jax.Array:
+    return self._decode(self._node_features(graph), graph)
+
+  def with_bonds(self, graph: jraph.GraphsTuple
+                 ) -> Tuple[jax.Array, jax.Array]:
+    """The node outputs and [n_edge] bond outputs (`bond_head`): the same
+    final node features decoded per node and per pair."""
+    h_v = self._node_features(graph)
+    return self._decode(h_v, graph), self._decode_bonds(h_v, graph)
+
+  def _node_features(self, graph: jraph.GraphsTuple) -> jax.Array:
+    """Embed and process: the final node features [N, latent]."""
     nodes, edges = self._input_features(graph)
     nodes, edges = nodes.astype(self._dtype), edges.astype(self._dtype)
     # Embed. With edge chunks, the processor encodes edges chunk by chunk.
@@ -79,8 +97,7 @@ class BapstNetwork(hk.Module):
         edges=(None if self._config.edge_chunk_size
                else self._encoder_edge(edges)),
         edge_inputs=edges)
-    h_v = self._processor(encoded, graph.senders, graph.receivers)
-    return self._decode(h_v, graph)
+    return self._processor(encoded, graph.senders, graph.receivers)
 
   def _input_features(self, graph: jraph.GraphsTuple
                       ) -> Tuple[jax.Array, jax.Array]:
@@ -116,13 +133,23 @@ class BapstNetwork(hk.Module):
       outputs += self._readout(graph.nodes[:, 1:])
     return layers.node_outputs(outputs)
 
+  def _decode_bonds(self, h_v: jax.Array, graph: jraph.GraphsTuple
+                    ) -> jax.Array:
+    """Symmetric in the pair: the sum and the absolute difference of the two
+    particles' features."""
+    h_v = h_v.astype(jnp.float32)
+    h_s, h_r = h_v[graph.senders], h_v[graph.receivers]
+    pair = jnp.concatenate([h_s + h_r, jnp.abs(h_s - h_r)], axis=-1)
+    return self._bond_decoder(pair)[:, 0]
+
 
 def make_network(config: Union[model_config.ModelConfig,
                                ml_collections.ConfigDict]
                  ) -> hk.Transformed:
   """`init(rng, graph)` / `apply(params, None, graph) -> [n_node]` (or
-  [n_node, K], `BapstNetwork`): the Bapst network, or the GCN baseline
-  when `architecture` is "gcn".
+  [n_node, K], `BapstNetwork`; with `bonds=True` also the [n_edge] bond
+  outputs of `bond_head`): the Bapst network, or the GCN baseline when
+  `architecture` is "gcn".
 
   `config`: typed, or a training config's `model` (validated here).
   """
@@ -130,8 +157,14 @@ def make_network(config: Union[model_config.ModelConfig,
   network = (gcn.GraphConvolutionalNetwork if config.architecture == "gcn"
              else BapstNetwork)
 
-  def forward(graph: jraph.GraphsTuple) -> jax.Array:
-    return network(config)(graph)
+  def forward(graph: jraph.GraphsTuple, bonds: bool = False):
+    """`bonds`: (node outputs, bond outputs). The bond head's parameters are
+    made at every init, so that any init gives a model's full parameters."""
+    net = network(config)
+    if config.bond_head and (bonds or hk.running_init()):
+      outputs, bond_outputs = net.with_bonds(graph)
+      return (outputs, bond_outputs) if bonds else outputs
+    return net(graph)
 
   return hk.transform(forward)
 

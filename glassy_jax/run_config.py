@@ -218,6 +218,7 @@ class TrainConfig(_Section):
       ("max_nonfinite_steps", _non_negative, ">= 0"),
       ("max_rollbacks", _non_negative, ">= 0"),
       ("rollback_lr_factor", lambda v: 0 < v <= 1, "in (0, 1]"),
+      ("bond_target_weight", _non_negative, ">= 0 (0 = off)"),
   )
   _CHOICES = (("metric", METRICS),)
 
@@ -241,6 +242,9 @@ class TrainConfig(_Section):
   max_nonfinite_steps: int = 10
   rollback_lr_factor: float = 0.5
   max_rollbacks: int = 3
+  # A departure (BOTAN's bond target, `glassy_jax.bond_targets`): > 0 adds
+  # this times the edge head's mean squared error to the loss.
+  bond_target_weight: float = 0.0
 
   def problems(self) -> List[str]:
     found = super().problems()
@@ -296,6 +300,17 @@ class RunConfig:
           "model.decoder_sizes[-1] must equal len(data.time_indices) (one "
           f"output per time index; 1 when unset), got {outputs} outputs for "
           f"data.time_indices={self.data.time_indices}")
+    bonds = self.train.bond_target_weight > 0
+    if bonds != self.model.bond_head:
+      found.append(
+          "train.bond_target_weight > 0 and model.bond_head go together (the "
+          "edge head learns only from bond targets), got "
+          f"bond_target_weight={self.train.bond_target_weight} and "
+          f"bond_head={self.model.bond_head}")
+    if bonds and self.data.time_indices:
+      found.append("bond targets are defined at one time index "
+                   "(data.time_index), not for a joint model of "
+                   f"data.time_indices={self.data.time_indices}")
     return found
 
   @classmethod

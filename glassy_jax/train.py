@@ -153,7 +153,8 @@ def _setup(config: run_config.RunConfig, workdir: str
           config.train.keep_checkpoints),
       metadata=metadata,
       train_step=train_step_lib.make_train_step(
-          network, optimizer, config.train.augment_rotations),
+          network, optimizer, config.train.augment_rotations,
+          config.train.bond_target_weight),
       predict=models.make_predictor(network, data.scale.mean,
                                     data.scale.std))
   return run, train_step_lib.init_train_state(params, optimizer, train_key)
@@ -384,14 +385,19 @@ def _log_train(writer, run: _Run, step: int,
   total_steps = run.total_steps
   epoch = (step - 1) // run.data.steps_per_epoch
   skipped = int(sum(not m["finite"][0] for m in fetched))
-  losses = [m["loss"][0] for m in fetched if m["finite"][0]]
-  loss = float(np.mean(losses)) if losses else float("nan")
+  finite = [m for m in fetched if m["finite"][0]]
+  # The loss, and its terms when it has several (bond targets).
+  terms = {key: float(np.mean([m[key][0] for m in finite])) if finite
+           else float("nan") for key in fetched[0]
+           if key.endswith("loss")}
   eta = time.strftime("%H:%M:%S", time.gmtime(
       (total_steps - step) / max(rate, 1e-9)))
-  logging.info("step %d/%d (epoch %d) loss %.5f  %.2f steps/s  ETA %s%s",
-               step, total_steps, epoch, loss, rate, eta,
+  parts = "".join(f" {key} {value:.5f}" for key, value in terms.items()
+                  if key != "loss")
+  logging.info("step %d/%d (epoch %d) loss %.5f%s  %.2f steps/s  ETA %s%s",
+               step, total_steps, epoch, terms["loss"], parts, rate, eta,
                f"  ({skipped} non-finite steps skipped)" if skipped else "")
-  writer.write_scalars(step, "train", {"loss": loss, "steps_per_s": rate,
+  writer.write_scalars(step, "train", {**terms, "steps_per_s": rate,
                                        "nonfinite_steps": skipped})
   return skipped
 

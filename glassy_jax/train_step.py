@@ -88,8 +88,13 @@ def augment_edges(rng: jax.Array, edges: jax.Array) -> jax.Array:
 
 def make_train_step(network: hk.Transformed,
                     optimizer: optax.GradientTransformation,
-                    augment: bool):
-  """The pmapped update: state and batch carry a leading device axis."""
+                    augment: bool, bond_weight: float = 0.0):
+  """The pmapped update: state and batch carry a leading device axis.
+
+  `bond_weight` > 0 adds that times the mean squared error of the bond
+  outputs over the batch's real pairs (`batch.edge_mask`), summed across
+  devices like the propensity's; the metrics then hold both terms.
+  """
 
   def train_step(state: TrainState, batch: input_pipeline.Batch
                  ) -> Tuple[TrainState, Dict[str, jax.Array]]:
@@ -101,15 +106,29 @@ def make_train_step(network: hk.Transformed,
                                batch.first_graph)
       graph = graph._replace(edges=augment_edges(key, graph.edges))
     count = jax.lax.psum(jnp.sum(batch.loss_mask), distributed.AXIS)
+    if bond_weight:
+      pairs = jax.lax.psum(jnp.sum(batch.edge_mask), distributed.AXIS)
 
     def loss_fn(params):
-      predictions = network.apply(params, None, graph)
+      if not bond_weight:
+        predictions = network.apply(params, None, graph)
+      else:
+        predictions, bonds = network.apply(params, None, graph, bonds=True)
       sse, _ = metrics_lib.masked_squared_error_sum(
           predictions, batch.targets, batch.loss_mask)
-      return jnp.mean(sse / count)  # Over time indices, if several.
+      propensity_loss = jnp.mean(sse / count)  # Over time indices, if several.
+      if not bond_weight:
+        return propensity_loss, {}
+      bond_sse, _ = metrics_lib.masked_squared_error_sum(
+          bonds, batch.edge_targets, batch.edge_mask)
+      bond_loss = bond_sse / pairs
+      return (propensity_loss + bond_weight * bond_loss,
+              {"propensity_loss": propensity_loss, "bond_loss": bond_loss})
 
-    local_loss, local_grads = jax.value_and_grad(loss_fn)(state.params)
+    (local_loss, local_terms), local_grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
     loss = jax.lax.psum(local_loss, distributed.AXIS)
+    terms = jax.lax.psum(local_terms, distributed.AXIS)
     grads = jax.lax.psum(local_grads, distributed.AXIS)
     grad_norm = optax.tree.norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
@@ -123,7 +142,7 @@ def make_train_step(network: hk.Transformed,
     new_state = state._replace(params=params, opt_state=opt_state,
                                step=state.step + 1)
     return new_state, {"loss": loss, "grad_norm": grad_norm,
-                       "finite": finite}
+                       "finite": finite, **terms}
 
   return jax.pmap(train_step, axis_name=distributed.AXIS,
                   donate_argnums=(0,))
