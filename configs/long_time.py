@@ -65,15 +65,16 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config.train.select_best = False
   if preset == "demo":
     # One joint model of the ten time indices of the bundled T = 0.64 data:
-    # descriptors of the thermal and of the inherent structure side by side
-    # (the shortest times live in the thermal one), edges from the thermal
-    # structure, the readout started at each index's ridge fit.
+    # descriptors of the thermal structure (the shortest times live there),
+    # of the inherent structure and the relaxation distance side by side,
+    # edges from the thermal structure, the readout started at each
+    # index's ridge fit (chosen on a validation split: BUILD_NOTES.md).
     config.data.time_indices = tuple(range(data.NUM_TIME_INDICES))
     config.model.decoder_sizes = (64, 64, data.NUM_TIME_INDICES)
     config.data.inherent_structures = False
-    config.data.descriptors = "coarse_both"
+    config.data.descriptors = "coarse_both_relaxation"
     config.model.node_descriptors = model_inputs.InputSpec(
-        descriptors="coarse_both").num_descriptors
+        descriptors="coarse_both_relaxation").num_descriptors
   elif preset == "validation":
     config.data.validation_files = 2
     config.train.select_best = True

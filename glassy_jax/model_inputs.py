@@ -37,7 +37,8 @@ from glassy_jax import structure_features
 # the thermal structure, long ones in the inherent one);
 # "coarse_relaxation": of the inherent structure, then the coarse-grained
 # relaxation distance.
-DESCRIPTORS = ("", "coarse", "coarse_both", "coarse_relaxation")
+DESCRIPTORS = ("", "coarse", "coarse_both", "coarse_relaxation",
+               "coarse_both_relaxation")
 # The long-time recipe's coarse-graining lengths (sigma_AA), chosen on a
 # validation split of Shiba et al.'s training files (BUILD_NOTES.md).
 LONG_TIME_SCALES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
@@ -77,11 +78,11 @@ class InputSpec:
     if not self.descriptors:
       return 0
     coarse = structure_features.coarse_descriptor_count(self.coarse_scales)
-    if self.descriptors == "coarse_both":
-      return 2 * coarse
-    if self.descriptors == "coarse_relaxation":
-      return coarse + 1 + len(self.coarse_scales)
-    return coarse
+    relaxation = 1 + len(self.coarse_scales)
+    return {"coarse_both": 2 * coarse,
+            "coarse_relaxation": coarse + relaxation,
+            "coarse_both_relaxation": 2 * coarse + relaxation
+            }.get(self.descriptors, coarse)
 
 
 def structure(snapshot: data_lib.Snapshot,
@@ -94,19 +95,20 @@ def structure(snapshot: data_lib.Snapshot,
 
 def descriptors(snapshot: data_lib.Snapshot, spec: InputSpec) -> np.ndarray:
   """[N, D] coarse descriptors of the structure `spec` reads (thermal or
-  inherent), of both ("coarse_both"), or of the inherent structure and its
-  relaxation distance ("coarse_relaxation"), cached by content."""
-  if spec.descriptors == "coarse_both":
-    return np.concatenate([
-        _coarse(snapshot, spec.coarse_scales),
-        _coarse(inherent_structures.inherent_snapshot(snapshot),
-                spec.coarse_scales)], axis=1)
-  if spec.descriptors == "coarse_relaxation":
-    inherent = inherent_structures.inherent_snapshot(snapshot)
-    return np.concatenate([
-        _coarse(inherent, spec.coarse_scales),
-        _coarse_relaxation(snapshot, inherent, spec.coarse_scales)], axis=1)
-  return _coarse(structure(snapshot, spec), spec.coarse_scales)
+  inherent), of both ("coarse_both"), of the inherent structure and its
+  relaxation distance ("coarse_relaxation"), or of all three
+  ("coarse_both_relaxation": thermal, inherent, relaxation), cached by
+  content."""
+  if spec.descriptors == "coarse":
+    return _coarse(structure(snapshot, spec), spec.coarse_scales)
+  inherent = inherent_structures.inherent_snapshot(snapshot)
+  blocks = []
+  if spec.descriptors in ("coarse_both", "coarse_both_relaxation"):
+    blocks.append(_coarse(snapshot, spec.coarse_scales))
+  blocks.append(_coarse(inherent, spec.coarse_scales))
+  if spec.descriptors in ("coarse_relaxation", "coarse_both_relaxation"):
+    blocks.append(_coarse_relaxation(snapshot, inherent, spec.coarse_scales))
+  return np.concatenate(blocks, axis=1)
 
 
 def _coarse(snapshot: data_lib.Snapshot,

@@ -236,3 +236,14 @@ def test_the_gcn_has_no_bond_head():
   config.model.update(architecture="gcn", bond_head=True)
   with pytest.raises(ValueError, match="bond_head needs"):
     models.make_network(config.model)
+
+
+def test_checkpoints_of_a_bond_head_hold_its_parameters():
+  """What apply and evaluate check a checkpoint against: the head is part
+  of the model's parameters, so its checkpoints load like any other."""
+  config = _bond_config()
+  shapes = models.param_shapes(config.model)
+  head = {m: s for m, s in shapes.items() if "bond_decoder" in m}
+  assert head and all(len(s["w"]) == 2 for s in head.values())
+  config.model.bond_head = False
+  assert set(models.param_shapes(config.model)) == set(shapes) - set(head)

@@ -103,6 +103,30 @@ def test_relaxation_descriptors_are_the_inherent_ones_then_the_distance(
       model_inputs.descriptors(other, spec)[:, count:], 0, atol=1e-12)
 
 
+def test_all_three_descriptor_blocks_are_thermal_inherent_relaxation(
+    tmp_path, monkeypatch):
+  """"coarse_both_relaxation" (the demo's joint model): the thermal
+  structure's coarse descriptors, then "coarse_relaxation"'s columns."""
+  monkeypatch.setenv("GLASSY_JAX_CACHE", str(tmp_path))
+  thermal = _system(11)
+  snapshot = thermal._replace(inherent_positions=thermal.positions + 0.03)
+  scales = (1.5, 3.0)
+  spec = model_inputs.InputSpec(descriptors="coarse_both_relaxation",
+                                coarse_scales=scales)
+  columns = model_inputs.descriptors(snapshot, spec)
+  count = structure_features.coarse_descriptor_count(scales)
+  assert columns.shape == (300, spec.num_descriptors)
+  assert spec.num_descriptors == 2 * count + 1 + len(scales)
+  np.testing.assert_allclose(
+      columns[:, :count],
+      structure_features.coarse_descriptors(thermal, scales), rtol=1e-5)
+  np.testing.assert_array_equal(columns[:, count:], model_inputs.descriptors(
+      snapshot, model_inputs.InputSpec(descriptors="coarse_relaxation",
+                                       coarse_scales=scales)))
+  np.testing.assert_allclose(columns[:, -1 - len(scales)], 0.03 * np.sqrt(3),
+                             rtol=1e-5)
+
+
 def test_input_graph_has_standardised_descriptor_columns(tmp_path,
                                                          monkeypatch):
   monkeypatch.setenv("GLASSY_JAX_CACHE", str(tmp_path))
