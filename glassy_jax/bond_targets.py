@@ -12,8 +12,6 @@ host for the pairs of the input graph, from the thermal configuration and
 the runs' displacements (`data.Snapshot.displacements`).
 """
 
-from typing import List, NamedTuple, Sequence
-
 import numpy as np
 
 from glassy_jax import data as data_lib
@@ -41,8 +39,7 @@ def bond_change(snapshot: data_lib.Snapshot, senders: np.ndarray,
     moved = start + (run[receivers] - run[senders]).astype(np.float64)
     change += np.linalg.norm(moved, axis=-1)
   change /= len(snapshot.displacements)
-  change -= np.linalg.norm(start, axis=-1)
-  change[senders == receivers] = 0.0
+  change -= np.linalg.norm(start, axis=-1)  # Exactly 0 where i == j.
   return change.astype(np.float32)
 
 
@@ -50,31 +47,3 @@ def pair_mask(senders: np.ndarray, receivers: np.ndarray) -> np.ndarray:
   """[E] bool: the edges that carry a bond target (not i with itself, and
   not padding, whose edges join the padding node to itself)."""
   return np.asarray(senders) != np.asarray(receivers)
-
-
-class BondScale(NamedTuple):
-  """Bond targets are trained as (b - mean) / std over the training pairs."""
-  mean: float
-  std: float
-
-
-def bond_moments(values: Sequence[np.ndarray], senders: Sequence[np.ndarray],
-                 receivers: Sequence[np.ndarray]) -> np.ndarray:
-  """[3] count, sum and sum of squares of the bond targets of real pairs:
-  what the processes of a multi-host run add up to agree on the scale."""
-  pairs = np.concatenate([v[pair_mask(s, r)] for v, s, r in
-                          zip(values, senders, receivers)]).astype(np.float64)
-  return np.array([len(pairs), pairs.sum(), (pairs * pairs).sum()])
-
-
-def bond_scale(moments: np.ndarray) -> BondScale:
-  """The scale of `bond_moments` (summed over processes)."""
-  count, total, squares = moments
-  mean = total / count
-  return BondScale(float(mean),
-                   float(np.sqrt(max(squares / count - mean * mean, 1e-24))))
-
-
-def standardised(values: Sequence[np.ndarray],
-                 scale: BondScale) -> List[np.ndarray]:
-  return [((v - scale.mean) / scale.std).astype(np.float32) for v in values]

@@ -45,7 +45,7 @@ class Snapshot(NamedTuple):
   # [N, 3] its inherent structure, when the file carries one (GlassBench's).
   inherent_positions: Optional[np.ndarray] = None
   # [runs, N, 3] each run's displacement r(t) - r(0) at the time index, when
-  # asked for and the file has the runs (`run_displacements`).
+  # asked for and the file has the runs (`to_snapshot`).
   displacements: Optional[np.ndarray] = None
 
 
@@ -224,12 +224,12 @@ def system_time(system: Dict[str, Any], time_index: int) -> float:
     return float("nan")
 
 
-def run_displacements(system: Dict[str, Any], time_index: int,
-                      path: str = "") -> np.ndarray:
+def _run_displacements(system: Dict[str, Any], time_index: int,
+                       path: str) -> np.ndarray:
   """[runs, N, 3] float32 displacements of every isoconfigurational run at
-  `time_index`: from the runs' final positions (DeepMind's full files) or
-  as Shiba et al.'s files give them (`layouts`)."""
-  system_targets(system, time_index, path)  # Names a missing time point.
+  `time_index` (checked by `to_snapshot`): from the runs' final positions
+  (DeepMind's full files) or as Shiba et al.'s files give them
+  (`layouts`)."""
   if system.get("displacements") is not None:
     runs = system["displacements"][time_index]
   elif "trajectory_target_positions" in system:
@@ -247,6 +247,9 @@ def to_snapshot(system: Dict[str, Any], time_index: TimeIndex,
                 name: str = "", with_runs: bool = False) -> Snapshot:
   """Targets [N] at one time index, [N, K] at a sequence of K, or none;
   with `with_runs`, the runs' displacements at the one time index."""
+  if with_runs and (time_index is None or np.ndim(time_index) != 0):
+    raise ValueError("the runs' displacements are read at one time index, "
+                     f"got {time_index!r}")
   if time_index is None:
     targets = None
   elif np.ndim(time_index) == 0:
@@ -260,7 +263,7 @@ def to_snapshot(system: Dict[str, Any], time_index: TimeIndex,
       box=np.asarray(system["box"], np.float64),
       targets=targets, name=name,
       inherent_positions=system.get("inherent_positions"),
-      displacements=(run_displacements(system, time_index, name)
+      displacements=(_run_displacements(system, time_index, name)
                      if with_runs else None))
 
 

@@ -119,14 +119,15 @@ def _standardised(dataset: Dataset, inputs: model_inputs.InputSpec
 
 
 def _bond_standardised(dataset: Dataset) -> Dataset:
-  """Bond targets as (b - mean) / std over every process's training pairs."""
-  senders = [g.senders for g in dataset.graphs]
-  receivers = [g.receivers for g in dataset.graphs]
-  scale = bond_targets.bond_scale(distributed.allgather_rows(
-      bond_targets.bond_moments(dataset.edge_targets, senders,
-                                receivers)[None]).sum(axis=0))
-  return dataset._replace(edge_targets=bond_targets.standardised(
-      dataset.edge_targets, scale))
+  """Bond targets as (b - mean) / std over every process's training pairs
+  (self-pairs left out), as `target_scale` does for the propensities."""
+  pairs = distributed.allgather_rows(np.concatenate([
+      t[bond_targets.pair_mask(g.senders, g.receivers)]
+      for t, g in zip(dataset.edge_targets, dataset.graphs)]).astype(
+          np.float64))
+  mean, std = pairs.mean(), pairs.std()
+  return dataset._replace(edge_targets=[
+      ((t - mean) / std).astype(np.float32) for t in dataset.edge_targets])
 
 
 def target_scale(dataset: Dataset, standardize: bool) -> TargetScale:

@@ -33,9 +33,7 @@ from glassy_jax.programs import cli
 
 
 def _define_flags() -> None:
-  flags.DEFINE_string("checkpoint", None,
-                      "Project checkpoint (.npz), TF checkpoint prefix or "
-                      "bundled name (t044_s09).")
+  cli.define_checkpoint_flag()
   flags.DEFINE_string("input", None, "Input file or glob: DeepMind "
                       "pickle/.npz, LAMMPS dump or data file.")
   flags.DEFINE_string("output", None, "Output file.")

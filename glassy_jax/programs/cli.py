@@ -30,6 +30,13 @@ def require(args: flags.FlagValues, context: str, *names: str) -> None:
     raise UsageError(f"{context} needs {' '.join(missing)}")
 
 
+def define_checkpoint_flag() -> None:
+  """`--checkpoint`, read by `checkpoints.load_params`: the forms it takes."""
+  flags.DEFINE_string("checkpoint", None,
+                      "Project checkpoint (.npz), TF checkpoint prefix or "
+                      "bundled name (t044_s09).")
+
+
 def parse_indices(text: Optional[Sequence[str]]) -> Optional[List[int]]:
   """A `--time_indices` list flag as integers (None: all)."""
   if not text:

@@ -24,9 +24,7 @@ from glassy_jax.programs import cli
 
 
 def _define_flags() -> None:
-  flags.DEFINE_string("checkpoint", None,
-                      "Project checkpoint (.npz), TF checkpoint prefix or "
-                      "bundled name (t044_s09).")
+  cli.define_checkpoint_flag()
   flags.DEFINE_list("data", None, "Dataset directories (DIR/split/"
                     "aggregated*), comma-separated: rows for each.")
   flags.DEFINE_string("split", "test", "Subdirectory of --data to score.")
