@@ -88,13 +88,13 @@ import optax
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import train_step as train_step_bench  # Also puts the repository on the path.
-from glassy_jax import checkpoints
-from glassy_jax import data as data_lib
-from glassy_jax import graphs as graphs_lib
-from glassy_jax import input_pipeline
-from glassy_jax import layouts
-from glassy_jax import metrics as metrics_lib
-from glassy_jax import models
+from glassy_jax.formats import data as data_lib
+from glassy_jax.formats import layouts
+from glassy_jax.network import models
+from glassy_jax.physics import graphs as graphs_lib
+from glassy_jax.scoring import metrics as metrics_lib
+from glassy_jax.training import checkpoints
+from glassy_jax.training import input_pipeline
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 _DEEPMIND_DIR = flags.DEFINE_string(

@@ -19,10 +19,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from glassy_jax import data as data_lib
-from glassy_jax import layouts
-from glassy_jax import metrics
-from glassy_jax.simulation import kob_andersen
+from glassy_jax.formats import data as data_lib
+from glassy_jax.formats import layouts
+from glassy_jax.physics import kob_andersen
+from glassy_jax.scoring import metrics
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 _DATA = flags.DEFINE_string("data", "glassy_jax/demo_data", "Dataset folder.")

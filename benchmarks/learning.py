@@ -25,8 +25,8 @@ from absl import logging
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from glassy_jax import atomic
-from glassy_jax import plotting
+from glassy_jax.formats import atomic
+from glassy_jax.inference import plotting
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 THRESHOLDS = (0.3, 0.5)

@@ -23,9 +23,9 @@ import jax
 # sys.path for the glassy_jax imports below.
 import train_step as bench
 # pylint: disable=g-bad-import-order,wrong-import-order
-from glassy_jax import graphs as graphs_lib
-from glassy_jax import metrics as metrics_lib
-from glassy_jax import models
+from glassy_jax.network import models
+from glassy_jax.physics import graphs as graphs_lib
+from glassy_jax.scoring import metrics as metrics_lib
 
 _COPIES = flags.DEFINE_list("copies", ["1", "2", "4"],
                             "Tiles per box side: N = 4096 copies^3.")

@@ -26,14 +26,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from configs import bapst
-from glassy_jax import data as data_lib
-from glassy_jax import distributed
-from glassy_jax import graphs as graphs_lib
-from glassy_jax import input_pipeline
-from glassy_jax import layouts
-from glassy_jax import models
-from glassy_jax import run_config
-from glassy_jax import train_step
+from glassy_jax.formats import data as data_lib
+from glassy_jax.formats import layouts
+from glassy_jax.network import models
+from glassy_jax.physics import graphs as graphs_lib
+from glassy_jax.training import distributed
+from glassy_jax.training import input_pipeline
+from glassy_jax.training import run_config
+from glassy_jax.training import train_step
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 REFERENCE_GLASS = os.path.join(os.path.dirname(os.path.dirname(

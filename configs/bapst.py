@@ -8,14 +8,14 @@ demo data; `configs/bapst.py:test` runs a few steps (tests).
 
 import ml_collections
 
-from glassy_jax import model_config
-from glassy_jax import run_config
+from glassy_jax.network import model_config
+from glassy_jax.training import run_config
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   # DeepMind's data, network, optimisation and training loop: the defaults
-  # of the typed sections (glassy_jax/run_config.py, model_config.py), where
+  # of the typed sections (glassy_jax/training/run_config.py, model_config.py), where
   # every option is described. Data unset = the bundled demo data.
   config.data = run_config.DataConfig().as_config_dict()
   config.model = model_config.ModelConfig().as_config_dict()

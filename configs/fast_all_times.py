@@ -12,7 +12,7 @@ Presets as in configs/fast.py.
 import ml_collections
 
 from configs import fast
-from glassy_jax import data
+from glassy_jax.formats import data
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:

@@ -1,6 +1,6 @@
 """A graph convolutional network (Kipf & Welling), the seed report's baseline.
 
-`glassy_jax/gcn.py`: node features only (the particle type), no distances
+`glassy_jax/network/gcn.py`: node features only (the particle type), no distances
 or directions, trained with the fast variant's optimiser and targets so
 that the comparison with `configs/fast.py` is about the network alone.
 Presets as in `configs/bapst.py` (not `finetune`: its layers are not

@@ -16,7 +16,7 @@ of Shiba et al.'s T = 0.44 training files (preset `validation`):
 * a linear readout of the descriptors added to the output, started at the
   ridge fit with the decoder's last layer at zero
   (`model.descriptor_readout`): the network starts where the coarse-grained
-  ridge (`glassy_jax.baselines`: coarse_ridge_relaxation) ends;
+  ridge (`glassy_jax.scoring.baselines`: coarse_ridge_relaxation) ends;
 * two message-passing steps, a learning rate of 1e-4 with cosine decay and
   weight decay, 200 steps: on the validation split the network then stays
   above the ridge it starts from; faster learning overfits 8 files.
@@ -38,8 +38,8 @@ inputs, and they are rebuilt (minimised, coarse-grained) on the fly.
 import ml_collections
 
 from configs import fast
-from glassy_jax import data
-from glassy_jax import model_inputs
+from glassy_jax.formats import data
+from glassy_jax.network import model_inputs
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:

@@ -11,11 +11,11 @@ import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # pylint: disable=wrong-import-position
 from configs import bapst
-from glassy_jax import atomic
-from glassy_jax import checkpoints
-from glassy_jax import data as data_lib
-from glassy_jax import model_config
-from glassy_jax import models
+from glassy_jax.formats import atomic
+from glassy_jax.formats import data as data_lib
+from glassy_jax.network import model_config
+from glassy_jax.network import models
+from glassy_jax.training import checkpoints
 # pylint: enable=wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +33,7 @@ REFERENCE = os.environ.get("GLASSY_JAX_REFERENCE_DIR",
 @pytest.fixture(autouse=True, scope="session")
 def _cache_in_a_temporary_directory(tmp_path_factory):
   """Inherent structures and descriptors the tests compute stay out of the
-  user's cache (glassy_jax.inherent_structures.default_cache_directory)."""
+  user's cache (glassy_jax.physics.inherent_structures.default_cache_directory)."""
   os.environ["GLASSY_JAX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 

@@ -13,8 +13,8 @@ from configs import fast_all_times
 from configs import gcn
 from configs import simulate_ka
 from configs import ter2023
-from glassy_jax import checkpoints
-from glassy_jax import train
+from glassy_jax.training import checkpoints
+from glassy_jax.training import train
 from conftest import REPO
 
 

@@ -9,13 +9,13 @@ import pytest
 
 from configs import long_time
 from conftest import write_synthetic_dataset
-from glassy_jax import evaluate
-from glassy_jax import input_pipeline
-from glassy_jax import model_inputs
-from glassy_jax import models
-from glassy_jax import ridge
-from glassy_jax import run_config
-from glassy_jax import train
+from glassy_jax.inference import evaluate
+from glassy_jax.network import model_inputs
+from glassy_jax.network import models
+from glassy_jax.scoring import ridge
+from glassy_jax.training import input_pipeline
+from glassy_jax.training import run_config
+from glassy_jax.training import train
 
 SCALES = (1.0, 2.0, 3.0)  # Below half the 6.6 sigma box of 343 particles.
 

@@ -6,7 +6,7 @@
   python -m glassy_jax.programs.apply --checkpoint=t044_s09 \
       --input=start.data --output=start_propensity.dump --format=lammps
 
-Checkpoints and inputs are those `glassy_jax.apply` reads. `OUT.npz` holds
+Checkpoints and inputs are those `glassy_jax.inference.apply` reads. `OUT.npz` holds
 `predictions` and `types` ([n_frames, N], or [N] for one frame), `files`
 (each frame's source) and, when every input carries targets, `targets` and
 per-frame Pearson correlations `pearson_a` / `pearson_b`. `--format=lammps`
@@ -24,12 +24,12 @@ from typing import Dict, Sequence
 from absl import flags
 import numpy as np
 
-from glassy_jax import apply
-from glassy_jax import checkpoints
-from glassy_jax import data
-from glassy_jax import lammps_io
-from glassy_jax import metrics
+from glassy_jax.formats import data
+from glassy_jax.formats import lammps_io
+from glassy_jax.inference import apply
 from glassy_jax.programs import cli
+from glassy_jax.scoring import metrics
+from glassy_jax.training import checkpoints
 
 
 def _define_flags() -> None:

@@ -5,7 +5,7 @@ test split: `glassy-baselines`.
       [--baselines=epot,density,radial_ridge,coarse_ridge,...]
       [--output=PREFIX] [--max_files=N]
 
-The baselines are `glassy_jax.baselines`'s. The Markdown table is printed;
+The baselines are `glassy_jax.scoring.baselines`'s. The Markdown table is printed;
 `--output=PREFIX` also writes `PREFIX.md` and `PREFIX.csv`.
 """
 
@@ -13,10 +13,10 @@ import os
 
 from absl import flags
 
-from glassy_jax import baselines
-from glassy_jax import data
-from glassy_jax import tables
+from glassy_jax.formats import data
 from glassy_jax.programs import cli
+from glassy_jax.scoring import baselines
+from glassy_jax.scoring import tables
 
 
 def _define_flags() -> None:

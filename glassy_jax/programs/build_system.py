@@ -13,7 +13,7 @@ import glob
 
 from absl import flags
 
-from glassy_jax import data
+from glassy_jax.formats import data
 from glassy_jax.programs import cli
 from glassy_jax.simulation import build_system
 

@@ -15,8 +15,8 @@ from absl import app
 from absl import flags
 import ml_collections
 
-from glassy_jax import atomic
 from glassy_jax import errors
+from glassy_jax.formats import atomic
 
 
 class UsageError(errors.UserError, ValueError):

@@ -9,7 +9,7 @@ Every `DIR/{train,test}/aggregated*` system becomes
 
 from absl import flags
 
-from glassy_jax import data
+from glassy_jax.formats import data
 from glassy_jax.programs import cli
 
 

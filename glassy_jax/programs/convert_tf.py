@@ -5,15 +5,15 @@ checkpoint: `glassy-convert-tf`.
       --tf_checkpoint=tests/testdata/deepmind/t044_s09.ckpt \
       --output=glassy_jax/pretrained/t044_s09.npz --time_index=0
 
-Read without TensorFlow (`glassy_jax.tf_checkpoint`); the output loads in
+Read without TensorFlow (`glassy_jax.network.tf_checkpoint`); the output loads in
 `apply`, `evaluate` and `run_training --config.init_from`.
 """
 
 from absl import flags
 
-from glassy_jax import checkpoints
-from glassy_jax import data
+from glassy_jax.formats import data
 from glassy_jax.programs import cli
+from glassy_jax.training import checkpoints
 
 
 def _define_flags() -> None:

@@ -6,8 +6,8 @@
       --data=DIR[,DIR2,...] [--split=test] [--time_indices=0,9] \
       [--baselines=epot,density,radial_ridge] [--output=PREFIX]
 
-One row per time index and data directory (`glassy_jax.evaluate`);
-`--baselines` adds the rows of physical baselines (`glassy_jax.baselines`,
+One row per time index and data directory (`glassy_jax.inference.evaluate`);
+`--baselines` adds the rows of physical baselines (`glassy_jax.scoring.baselines`,
 fitted on each directory's `train/` split). The Markdown table is printed;
 `--output=PREFIX` also writes `PREFIX.md` and `PREFIX.csv`.
 """
@@ -16,11 +16,11 @@ import os
 
 from absl import flags
 
-from glassy_jax import baselines
-from glassy_jax import data
-from glassy_jax import evaluate
-from glassy_jax import tables
+from glassy_jax.formats import data
+from glassy_jax.inference import evaluate
 from glassy_jax.programs import cli
+from glassy_jax.scoring import baselines
+from glassy_jax.scoring import tables
 
 
 def _define_flags() -> None:
@@ -31,7 +31,7 @@ def _define_flags() -> None:
   flags.DEFINE_list("time_indices", None,
                     "Comma-separated time indices (default: all).")
   flags.DEFINE_list("baselines", [], "Baselines to add to the table "
-                    f"(glassy_jax.baselines: {', '.join(baselines.BASELINES)}"
+                    f"(glassy_jax.scoring.baselines: {', '.join(baselines.BASELINES)}"
                     "), fitted on each directory's train split.")
   flags.DEFINE_string("output", None, "Write PREFIX.md and PREFIX.csv.")
   flags.DEFINE_integer("max_files", 0, "At most this many files (0 = all).",

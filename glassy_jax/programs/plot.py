@@ -14,7 +14,7 @@
 `--tables` are CSVs written by `glassy_jax.programs.evaluate --output` (or
 `.baselines`); rows of the physical baselines are drawn dashed. `--input`
 is a DeepMind system (pickle or `.npz`); `--time_index` defaults to the
-checkpoint's. The figures are `glassy_jax.plotting`'s.
+checkpoint's. The figures are `glassy_jax.inference.plotting`'s.
 """
 
 import os
@@ -22,9 +22,9 @@ import os
 from absl import flags
 from matplotlib.figure import Figure
 
-from glassy_jax import baselines
-from glassy_jax import plotting
+from glassy_jax.inference import plotting
 from glassy_jax.programs import cli
+from glassy_jax.scoring import baselines
 
 COMMANDS = ("curves", "correlation_vs_time", "scatter", "snapshot")
 

@@ -23,9 +23,9 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from glassy_jax import distributed
-from glassy_jax import train
 from glassy_jax.programs import cli
+from glassy_jax.training import distributed
+from glassy_jax.training import train
 
 
 def _define_flags() -> None:

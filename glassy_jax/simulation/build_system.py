@@ -4,7 +4,7 @@ Users who run their own isoconfigurational ensembles in LAMMPS (one `dump`
 per trajectory, all started from one structure) turn them into the
 dataset's format here (`build_system_from_dumps`; the program is
 `glassy_jax.programs.build_system`). The dump and data readers themselves
-live in `glassy_jax.lammps_io`, which `apply` shares. Every problem raises `glassy_jax.data.DataError` with a
+live in `glassy_jax.formats.lammps_io`, which `apply` shares. Every problem raises `glassy_jax.formats.data.DataError` with a
 one-line message that names the file.
 """
 
@@ -12,8 +12,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from glassy_jax import data
-from glassy_jax import lammps_io
+from glassy_jax.formats import data
+from glassy_jax.formats import lammps_io
 from glassy_jax.simulation import scattering
 
 # Wavenumber of the first peak of the A-A structure factor (DeepMind's q).

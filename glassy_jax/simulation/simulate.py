@@ -33,9 +33,9 @@ from typing import (Any, Dict, Iterator, List, NamedTuple, Sequence,
 
 import numpy as np
 
-from glassy_jax import atomic
-from glassy_jax import data
-from glassy_jax.simulation import kob_andersen
+from glassy_jax.formats import atomic
+from glassy_jax.formats import data
+from glassy_jax.physics import kob_andersen
 from glassy_jax.simulation import lammps_runtime
 from glassy_jax.simulation import scattering
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from glassy_jax import data
-from glassy_jax import lammps_io
+from glassy_jax.formats import data
+from glassy_jax.formats import lammps_io
 from glassy_jax.simulation import build_system
 from glassy_jax.simulation import scattering
 

@@ -25,10 +25,10 @@ if not lammps_runtime.available():
               allow_module_level=True)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from glassy_jax import apply
-from glassy_jax import data
-from glassy_jax import lammps_io
-from glassy_jax import metrics
+from glassy_jax.formats import data
+from glassy_jax.formats import lammps_io
+from glassy_jax.inference import apply
+from glassy_jax.scoring import metrics
 from glassy_jax.simulation import scattering
 from glassy_jax.simulation import simulate
 # pylint: enable=g-import-not-at-top,wrong-import-position

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from glassy_jax import data
-from glassy_jax import layouts
+from glassy_jax.formats import data
+from glassy_jax.formats import layouts
 from glassy_jax.simulation import lammps_runtime
 from glassy_jax.simulation import scattering
 from conftest import REPO, record_atomic_writes
