@@ -28,6 +28,9 @@ _COORDINATES = ((("xu", "yu", "zu"), True, False),
                 (("x", "y", "z"), False, False),
                 (("xs", "ys", "zs"), False, True))
 _IMAGES = ("ix", "iy", "iz")
+# Items a frame may open with: LAMMPS writes `dump_modify units yes` /
+# `time yes` items before ITEM: TIMESTEP.
+_FIRST_ITEMS = ("ITEM: TIMESTEP", "ITEM: UNITS", "ITEM: TIME")
 # Per-atom columns that never become `Frame.extra` (`element` is text).
 _NOT_EXTRA = frozenset(
     ("id", "type", "element") + _IMAGES
@@ -107,8 +110,9 @@ def _value_line(f, path: str, item: str) -> List[str]:
 
 
 def _read_dump_frame(f, line: str, path: str) -> Frame:
-  """Parses one frame whose first line (`ITEM: TIMESTEP`) is `line`."""
-  if line.strip() != "ITEM: TIMESTEP":
+  """Parses one frame whose first line (`ITEM: TIMESTEP`, or the
+  `ITEM: UNITS` / `ITEM: TIME` LAMMPS puts before it) is `line`."""
+  if line.strip() not in _FIRST_ITEMS:
     raise data.DataError(
         f"{path}: expected 'ITEM: TIMESTEP', found {line.strip()[:60]!r} "
         "(not a LAMMPS text dump?)")
@@ -359,5 +363,5 @@ def _data_table_to_frame(table: np.ndarray, hint: str, bounds: np.ndarray,
 def read_structure(path: str) -> Frame:
   """The first frame of a dump, or the configuration in a data file."""
   with _open_text(path) as f:
-    is_dump = _next_nonblank(f).strip() == "ITEM: TIMESTEP"
+    is_dump = _next_nonblank(f).strip() in _FIRST_ITEMS
   return next(iter_dump(path)) if is_dump else read_data(path)

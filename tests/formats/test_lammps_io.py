@@ -196,6 +196,9 @@ def test_real_lammps_dumps_and_data(tmp_path):
         f"write_dump all custom {tmp_path}/c.dump id type x y z ix iy iz vx",
         f"write_dump all custom {tmp_path}/u.dump xu yu zu type id",
         f"write_dump all atom {tmp_path}/s.dump",
+        # LAMMPS writes ITEM: UNITS and ITEM: TIME before ITEM: TIMESTEP.
+        f"write_dump all custom {tmp_path}/t.dump id type xu yu zu "
+        "modify units yes time yes",
         f"write_data {tmp_path}/d.data"]:
       lmp.command(command)
     ids = lmp.numpy.extract_atom("id").copy()
@@ -214,9 +217,27 @@ def test_real_lammps_dumps_and_data(tmp_path):
   np.testing.assert_allclose(custom.positions, unwrapped, atol=1e-5)
   np.testing.assert_array_equal(custom.types, lammps_types[order] - 1)
   assert "vx" in custom.extra
-  for name in ("u.dump", "d.data"):
+  for name in ("u.dump", "d.data", "t.dump"):
     frame = lammps_io.read_structure(f"{tmp_path}/{name}")
     np.testing.assert_allclose(frame.positions, unwrapped, atol=1e-5)
+  with open(f"{tmp_path}/t.dump") as f:
+    assert f.readline().strip() == "ITEM: UNITS"
+  assert lammps_io.read_dump(f"{tmp_path}/t.dump")[0].time == 0.0
   scaled = lammps_io.read_dump(f"{tmp_path}/s.dump")[0]
   np.testing.assert_allclose(scaled.positions, x[order], atol=1e-5)
   np.testing.assert_array_equal(scaled.origin, [-1, 0, 0])
+
+
+def test_units_and_time_before_timestep(tmp_path):
+  """`dump_modify units yes time yes` puts ITEM: UNITS and ITEM: TIME
+  before ITEM: TIMESTEP in every frame (LAMMPS's order)."""
+  frames = "".join(
+      f"ITEM: UNITS\nlj\nITEM: TIME\n{0.005 * step}\nITEM: TIMESTEP\n{step}\n"
+      f"ITEM: NUMBER OF ATOMS\n2\n{BOX_HEADER}ITEM: ATOMS id type x y z\n"
+      f"1 1 0 0 {step}\n2 2 1 1 1\n" for step in (0, 10))
+  path = _write(tmp_path, "lammps_order.dump", frames)
+  read = lammps_io.read_dump(path)
+  assert [f.timestep for f in read] == [0, 10]
+  assert [f.time for f in read] == [0.0, 0.05]
+  np.testing.assert_allclose(read[1].positions[0], [0, 0, 10])
+  assert lammps_io.read_structure(path).timestep == 0
