@@ -91,7 +91,7 @@ def test_builder_rejects_mismatched_trajectories(tmp_path):
   frames = lammps_io.read_dump(paths[1])
   lammps_io.write_dump(paths[1], [f._replace(timestep=f.timestep + 1)
                                   for f in frames])
-  with pytest.raises(data.DataError, match="timesteps differ"):
+  with pytest.raises(data.DataError, match="different cadences or clocks"):
     build_system.build_system_from_dumps(initial, paths)
 
 
