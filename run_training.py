@@ -1,4 +1,4 @@
-"""Trains the Bapst et al. (2020) glassy-dynamics graph network.
+r"""Trains the Bapst et al. (2020) glassy-dynamics graph network.
 
   python run_training.py --config=configs/bapst.py --workdir=runs/bapst \
       --config.data.directory=/path/to/deepmind/data \

@@ -1,10 +1,15 @@
 """glassy_jax: DeepMind's glassy-dynamics graph network in JAX/Haiku/Jraph."""
 
+import re
+
 import setuptools
+
+with open("glassy_jax/__init__.py") as f:
+  VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
 
 setuptools.setup(
     name="glassy_jax",
-    version="0.1.0",
+    version=VERSION,
     description=("A faithful JAX/Haiku/Jraph reimplementation of the graph "
                  "network of Bapst et al. (2020) that predicts particle "
                  "propensity in glasses from structure."),
@@ -13,7 +18,11 @@ setuptools.setup(
     license="Apache-2.0",
     # Attribution of the DeepMind files shipped (pretrained/t044_s09.npz).
     license_files=["NOTICE"],
-    packages=setuptools.find_packages(include=["glassy_jax", "glassy_jax.*"]),
+    packages=setuptools.find_packages(include=["glassy_jax", "glassy_jax.*"])
+    + ["glassy_jax.configs"],
+    # The named configs live at the top of the repository and ship inside
+    # the package, so `--config=bapst` works from any directory.
+    package_dir={"glassy_jax.configs": "configs"},
     package_data={"glassy_jax": ["demo_data/*/*", "pretrained/*.npz"]},
     python_requires=">=3.10",
     # Each also runs as `python -m glassy_jax.programs.<name>`.

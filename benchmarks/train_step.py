@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from configs import bapst
+from glassy_jax.configs import bapst
 from glassy_jax.formats import data as data_lib
 from glassy_jax.formats import layouts
 from glassy_jax.network import models

@@ -16,7 +16,7 @@ do not load into it. Presets as in `configs/bapst.py`.
 
 import ml_collections
 
-from configs import bapst
+from glassy_jax.configs import bapst
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:

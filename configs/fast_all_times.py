@@ -11,7 +11,7 @@ Presets as in configs/fast.py.
 
 import ml_collections
 
-from configs import fast
+from glassy_jax.configs import fast
 from glassy_jax.formats import data
 
 

@@ -9,7 +9,7 @@ DeepMind's).
 
 import ml_collections
 
-from configs import fast
+from glassy_jax.configs import fast
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:

@@ -37,7 +37,7 @@ inputs, and they are rebuilt (minimised, coarse-grained) on the fly.
 
 import ml_collections
 
-from configs import fast
+from glassy_jax.configs import fast
 from glassy_jax.formats import data
 from glassy_jax.network import model_inputs
 

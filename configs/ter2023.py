@@ -14,7 +14,7 @@ way). Presets as in `configs/bapst.py`.
 
 import ml_collections
 
-from configs import bapst
+from glassy_jax.configs import bapst
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:

@@ -8,9 +8,12 @@ network maps graphs to propensities (network), and the pipeline trains,
 scores and applies it (scoring, training, inference) for the programs.
 """
 
+__version__ = "0.2.0"
+
 # Bottom to top. `errors` is a module; the rest are subpackages.
 LAYERS = (
     "errors",      # UserError: what every program reports in one line
+    "progress",    # progress of long work: a bar, or lines in a log
     "formats",     # files <-> arrays: DeepMind's pickles, LAMMPS, layouts
     "physics",     # the glass: graphs, inherent structures, descriptors
     "simulation",  # LAMMPS runs that make datasets
@@ -18,5 +21,6 @@ LAYERS = (
     "scoring",     # correlations, baselines, result tables
     "training",    # configs checked, input pipeline, steps, checkpoints
     "inference",   # apply, evaluate, plots of a trained network
+    "configs",     # the named configs (the repository's configs/ folder)
     "programs",    # command-line programs over the layers below
 )

@@ -10,7 +10,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # pylint: disable=wrong-import-position
-from configs import bapst
+from glassy_jax.configs import bapst
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data as data_lib
 from glassy_jax.network import model_config

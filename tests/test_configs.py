@@ -7,12 +7,12 @@ import jax
 import numpy as np
 import pytest
 
-from configs import bapst
-from configs import fast
-from configs import fast_all_times
-from configs import gcn
-from configs import simulate_ka
-from configs import ter2023
+from glassy_jax.configs import bapst
+from glassy_jax.configs import fast
+from glassy_jax.configs import fast_all_times
+from glassy_jax.configs import gcn
+from glassy_jax.configs import simulate_ka
+from glassy_jax.configs import ter2023
 from glassy_jax.training import checkpoints
 from glassy_jax.training import train
 from conftest import REPO

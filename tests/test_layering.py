@@ -4,6 +4,7 @@ import ast
 import os
 
 import glassy_jax
+import glassy_jax.configs
 
 PACKAGE = os.path.dirname(glassy_jax.__file__)
 # Package data, not code.
@@ -52,6 +53,11 @@ def _modules():
             yield entry, os.path.join(root, name)
     elif entry.endswith(".py"):
       yield entry[:-3], path
+  # The named configs ship in the package from the repository's configs/.
+  configs = os.path.dirname(glassy_jax.configs.__file__)
+  for name in sorted(os.listdir(configs)):
+    if name.endswith(".py"):
+      yield "configs", os.path.join(configs, name)
 
 
 def test_every_module_is_in_a_layer():

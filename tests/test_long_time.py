@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import long_time
+from glassy_jax.configs import long_time
 from conftest import write_synthetic_dataset
 from glassy_jax.inference import evaluate
 from glassy_jax.network import model_inputs

@@ -23,6 +23,7 @@ from typing import (IO, Any, Dict, List, NamedTuple, Optional, Sequence,
 import numpy as np
 
 from glassy_jax import errors
+from glassy_jax import progress as progress_lib
 from glassy_jax.formats import atomic
 
 # DeepMind's time indices 0..9: IS = 0.9, 0.8, ..., 0.1 and 1/e.
@@ -298,8 +299,7 @@ def convert_to_npz(input_directory: str, output_directory: str,
     raise DataError(f"no files match {input_directory}/{{train,test}}/"
                     "aggregated*")
   if progress:
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-    sources = tqdm(sources, desc="converting", unit="file")
+    sources = progress_lib.bar(sources, desc="converting", unit="file")
   written = []
   for path in sources:
     split = os.path.basename(os.path.dirname(path))

@@ -18,15 +18,14 @@ import dataclasses
 import functools
 import glob
 import os
-import sys
 from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple)
 
 import jax
 import jraph
 import numpy as np
-from tqdm import tqdm
 
+from glassy_jax import progress as progress_lib
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
 from glassy_jax.formats import lammps_io
@@ -86,8 +85,8 @@ def predict_snapshots(predict_fn: PredictFn,
   for i, snapshot in enumerate(snapshots):
     buckets.setdefault(len(snapshot.types), []).append(i)
   results: List[Optional[np.ndarray]] = [None] * len(snapshots)
-  bar = tqdm(total=len(snapshots), desc="predicting", unit="frame",
-             disable=not progress, file=sys.stderr)
+  bar = progress_lib.bar(total=len(snapshots), desc="predicting",
+                         unit="frame", disable=not progress)
   with bar:
     for indices in buckets.values():
       budget = None

@@ -50,6 +50,14 @@ def _figure(kind: str, ncols: int = 1) -> Tuple[Figure, List]:
   return figure, list(np.atleast_1d(figure.subplots(1, ncols)))
 
 
+def _legend_below(ax, ncols: int = 3, **kwargs):
+  """`ax`'s legend under the figure, off the data (constrained layout makes
+  room for it)."""
+  return ax.figure.legend(*ax.get_legend_handles_labels(),
+                          loc="outside lower center", ncols=ncols,
+                          fontsize="small", **kwargs)
+
+
 def save(figure: Figure, output: str) -> str:
   """Writes `figure` as a 256-colour PNG (smaller files for the docs'
   figures: BUILD_NOTES.md, "Figure files") atomically; returns `output`.
@@ -114,7 +122,7 @@ def learning_curves(workdir: str) -> Figure:
               color=color_a, lw=1, label="A pooled over files")
   r_ax.set(xlabel="step", ylabel="Pearson r", title="test correlation")
   r_ax.grid(alpha=0.3)
-  r_ax.legend(loc="lower right", fontsize="small")
+  _legend_below(r_ax)
   figure.suptitle(os.path.basename(os.path.abspath(workdir)))
   return figure
 
@@ -137,7 +145,7 @@ def time_to_accuracy(workdirs: Dict[str, str],
            ylabel="test Pearson r, A particles",
            title="learning from scratch")
   axes.grid(alpha=0.3)
-  axes.legend(loc="upper left", fontsize="small")
+  _legend_below(axes)
   return figure
 
 
@@ -202,7 +210,7 @@ def correlation_vs_time(tables: Sequence[str], labels: Sequence[str],
   ax.set(xlabel="time (LJ units)", ylabel="Pearson r (predicted vs true)",
          title="correlation vs time")
   ax.grid(alpha=0.3)
-  ax.legend(fontsize="small")
+  _legend_below(ax, ncols=4)
   return figure
 
 
@@ -257,7 +265,7 @@ def scatter(predictions: np.ndarray, targets: np.ndarray, types: np.ndarray,
             label="y = x")
   ax.set(xlabel="true propensity (σ)", ylabel="predicted propensity (σ)")
   ax.set_title(textwrap.fill(title, 50), fontsize="medium")
-  legend = ax.legend(loc="upper left", fontsize="small", markerscale=3)
+  legend = _legend_below(ax, markerscale=3)
   for handle in legend.legend_handles:
     handle.set_alpha(1)
   return figure

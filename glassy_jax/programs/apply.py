@@ -1,4 +1,4 @@
-"""Predicts propensities with a trained (or DeepMind's published) network:
+r"""Predicts propensities with a trained (or DeepMind's published) network:
 `glassy-apply`.
 
   python -m glassy_jax.programs.apply --checkpoint=runs/x/best.npz \

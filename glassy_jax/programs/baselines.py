@@ -13,7 +13,6 @@ import os
 
 from absl import flags
 
-from glassy_jax.formats import data
 from glassy_jax.programs import cli
 from glassy_jax.scoring import baselines
 from glassy_jax.scoring import tables
@@ -22,9 +21,13 @@ from glassy_jax.scoring import tables
 def _define_flags() -> None:
   flags.DEFINE_string("data", None, "Dataset directory: fit on DIR/train, "
                       "score on DIR/test.", required=True)
-  flags.DEFINE_list("baselines", list(baselines.BASELINES),
-                    "Comma-separated baselines out of "
-                    f"{', '.join(baselines.BASELINES)}.")
+  flags.DEFINE_list(
+      "baselines", list(baselines.DEFAULT_BASELINES),
+      f"Comma-separated baselines out of {', '.join(baselines.BASELINES)}. "
+      "The default ones take about a minute on the demo data; "
+      "coarse_ridge_inherent and coarse_ridge_relaxation minimise every "
+      "file to its inherent structure first (minutes, cached for later "
+      "runs).")
   flags.DEFINE_list("time_indices", None,
                     "Comma-separated time indices (default: all).")
   flags.DEFINE_string("output", None, "Write PREFIX.md and PREFIX.csv.")
@@ -34,8 +37,7 @@ def _define_flags() -> None:
 
 
 def main(args: flags.FlagValues) -> None:
-  if not os.path.isdir(args.data):
-    raise data.DataError(f"{args.data}: no such directory")
+  cli.require_dataset_directory(args.data)
   rows = baselines.evaluate_baselines(
       args.data, args.baselines, cli.parse_indices(args.time_indices),
       max_files=args.max_files or None, progress=True)

@@ -1,4 +1,4 @@
-"""A system in DeepMind's format from your own LAMMPS trajectory dumps:
+r"""A system in DeepMind's format from your own LAMMPS trajectory dumps:
 `glassy-build-system`.
 
   python -m glassy_jax.programs.build_system --initial=start.dump \

@@ -1,4 +1,4 @@
-"""A TensorFlow 1 checkpoint of DeepMind's network as this project's `.npz`
+r"""A TensorFlow 1 checkpoint of DeepMind's network as this project's `.npz`
 checkpoint: `glassy-convert-tf`.
 
   python -m glassy_jax.programs.convert_tf \

@@ -1,4 +1,4 @@
-"""Scores a checkpoint against every time index of dataset splits:
+r"""Scores a checkpoint against every time index of dataset splits:
 `glassy-evaluate`.
 
   python -m glassy_jax.programs.evaluate \
@@ -12,11 +12,9 @@ fitted on each directory's `train/` split). The Markdown table is printed;
 `--output=PREFIX` also writes `PREFIX.md` and `PREFIX.csv`.
 """
 
-import os
 
 from absl import flags
 
-from glassy_jax.formats import data
 from glassy_jax.inference import evaluate
 from glassy_jax.programs import cli
 from glassy_jax.scoring import baselines
@@ -40,9 +38,8 @@ def _define_flags() -> None:
 
 
 def main(args: flags.FlagValues) -> None:
-  missing = [d for d in args.data if not os.path.isdir(d)]
-  if missing:
-    raise data.DataError(f"{missing[0]}: no such directory")
+  for directory in args.data:
+    cli.require_dataset_directory(directory)
   time_indices = cli.parse_indices(args.time_indices)
   max_files = args.max_files or None
   rows = []

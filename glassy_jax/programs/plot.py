@@ -1,4 +1,4 @@
-"""Figures (PNG): learning curves, correlation vs time, predictions vs truth:
+r"""Figures (PNG): learning curves, correlation vs time, predictions vs truth:
 `glassy-plot`.
 
   python -m glassy_jax.programs.plot curves --workdir=runs/bapst \

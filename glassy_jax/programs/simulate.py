@@ -1,4 +1,4 @@
-"""Kob-Andersen training data in DeepMind's format, made with LAMMPS:
+r"""Kob-Andersen training data in DeepMind's format, made with LAMMPS:
 `glassy-simulate`.
 
   python -m glassy_jax.programs.simulate \
@@ -13,15 +13,13 @@ import signal
 import sys
 
 from absl import flags
-from ml_collections import config_flags
 
 from glassy_jax.programs import cli
 from glassy_jax.simulation import simulate
 
 
 def _define_flags() -> None:
-  config_flags.DEFINE_config_file(
-      "config", "configs/simulate_ka.py", "Generation config (file[:preset]).")
+  cli.define_config_flag("simulate_ka", "Generation config.")
   flags.DEFINE_string("output", None, "Dataset folder.")
   flags.mark_flag_as_required("output")
 

@@ -12,8 +12,8 @@ import warnings
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
+from glassy_jax import progress as progress_lib
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
 from glassy_jax.formats import layouts
@@ -93,8 +93,8 @@ def read_scored_files(paths: Sequence[str],
   kept (trajectories are large). `time_indices=None`: every index the first
   file has targets for, in order (`ScoredFile.time_indices`)."""
   files = []
-  with tqdm(paths, desc="loading", unit="file", delay=2,
-            disable=not progress) as bar:
+  with progress_lib.bar(paths, desc="loading", unit="file", delay=2,
+                        disable=not progress) as bar:
     for path in bar:
       system = layouts.load_system(path)
       if time_indices is None:

@@ -33,6 +33,7 @@ from typing import (Any, Dict, Iterator, List, NamedTuple, Sequence,
 
 import numpy as np
 
+from glassy_jax import progress as progress_lib
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
 from glassy_jax.physics import kob_andersen
@@ -217,9 +218,8 @@ def equilibrate(cfg, work: str) -> Dict[str, Any]:
   if os.path.exists(summary_path) and os.path.exists(state_path):
     with open(summary_path) as f:
       return json.load(f)
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   temperature = cfg.temperature
-  bar = tqdm(desc="stage 1 equilibration", unit="phase")
+  bar = progress_lib.bar(desc="stage 1 equilibration", unit="phase")
   with Lammps(os.path.join(work, "equilibrate"), cfg.threads) as lmp:
     _melt_and_quench(lmp, cfg, bar.update)
     q = cfg.q
@@ -267,7 +267,6 @@ def _config_path(work: str, index: int) -> str:
 
 def make_configurations(cfg, work: str, summary: Dict[str, Any]) -> None:
   """Stage 2: continues the NVT chain from the last configuration on disk."""
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   total = cfg.num_train + cfg.num_test
   done = 0
   while done < total and os.path.exists(_config_path(work, done)):
@@ -283,8 +282,9 @@ def make_configurations(cfg, work: str, summary: Dict[str, Any]) -> None:
     _read_state(lmp, start, cfg.dt)
     lmp.command(f"fix thermostat all nvt temp {t} {t} "
                 f"{cfg.thermostat_damping}")
-    for index in tqdm(range(done, total), desc="stage 2 configurations",
-                      unit="config"):
+    for index in progress_lib.bar(range(done, total),
+                                  desc="stage 2 configurations",
+                                  unit="config"):
       lmp.advance(separation)
       path = _config_path(work, index)
       lmp.command(f"write_data {path}.tmp nocoeff")
@@ -373,7 +373,6 @@ def _system(cfg, summary, runs, box,
 def run_ensembles(cfg, output: str, work: str,
                   summary: Dict[str, Any]) -> None:
   """Stage 3: one isoconfigurational ensemble per missing output file."""
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   total = cfg.num_train + cfg.num_test
   pending = []
   for index in range(total):
@@ -386,8 +385,8 @@ def run_ensembles(cfg, output: str, work: str,
   max_step = math.ceil(cfg.run_margin * summary["time_below_min_is"] / cfg.dt)
   steps = scattering.log_spaced_steps(max_step, cfg.sample_ratio)
   times = [round(float(s) * cfg.dt, 10) for s in steps]
-  bar = tqdm(total=len(pending) * cfg.num_trajectories,
-             desc="stage 3 trajectories", unit="traj")
+  bar = progress_lib.bar(total=len(pending) * cfg.num_trajectories,
+                         desc="stage 3 trajectories", unit="traj")
   with worker_pool(cfg.workers) as pool:
     for index, path in pending:
       ensemble_dir = os.path.join(work, "ensembles", f"config_{index:03d}")

@@ -192,6 +192,33 @@ def restore(path: str, template: Any) -> Tuple[Any, CheckpointMetadata]:
   return jax.tree_util.tree_unflatten(treedef, restored), metadata
 
 
+# How a network is computed, not what it is: a checkpoint fits either way.
+_COMPUTATION_OPTIONS = ("implementation", "edge_chunk_size", "remat",
+                        "compute_dtype")
+
+
+def restore_params(path: str, params: Dict[str, Dict[str, np.ndarray]],
+                   model: model_config.ModelConfig) -> Any:
+  """The parameters of checkpoint `path` (a file or bundled name) in place
+  of `params`, a network of `model`'s; when they do not fit, one line that
+  names the architecture options in which the two networks differ."""
+  try:
+    return restore(resolve(path), {"params": params})[0]["params"]
+  except CheckpointError as e:
+    saved = load(resolve(path))[1].model
+    differ = [f"{f.name}={getattr(saved, f.name)!r} (this config: "
+              f"{getattr(model, f.name)!r})"
+              for f in dataclasses.fields(model)
+              if f.name not in _COMPUTATION_OPTIONS
+              and getattr(saved, f.name) != getattr(model, f.name)]
+    if not differ:
+      raise
+    raise CheckpointError(
+        f"{path} is another network than this config's: "
+        f"{', '.join(differ)}; start from a checkpoint of this architecture, "
+        "or train with the config it came from") from None
+
+
 def params_from_arrays(arrays: Dict[str, np.ndarray],
                        prefix: str = "") -> Dict[str, Dict[str, np.ndarray]]:
   """Rebuilds a Haiku params dict from flat keys `PREFIX['module']['name']`."""

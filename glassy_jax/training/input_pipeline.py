@@ -20,8 +20,8 @@ from absl import logging
 import jax
 import jraph
 import numpy as np
-from tqdm import tqdm
 
+from glassy_jax import progress as progress_lib
 from glassy_jax.formats import data as data_lib
 from glassy_jax.formats import layouts
 from glassy_jax.network import model_inputs
@@ -97,8 +97,9 @@ def load_dataset(directory: str, split: str, time_index: data_lib.TimeIndex,
         f"{len(files)} {split} files cannot give each of {num_processes} "
         "processes one")
   graphs, snapshots, edge_targets = [], [], []
-  for path in tqdm(files[process::num_processes], desc=f"reading {split}",
-                   unit="file", disable=process != 0):
+  for path in progress_lib.bar(files[process::num_processes],
+                           desc=f"reading {split}", unit="file",
+                           disable=process != 0):
     snapshot = layouts.load_snapshot(path, time_index, with_bond_targets)
     graph = model_inputs.raw_graph(snapshot, inputs)
     if with_bond_targets:

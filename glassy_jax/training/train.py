@@ -133,8 +133,7 @@ def _setup(config: run_config.RunConfig, workdir: str
   if model.descriptor_readout:
     params = start_from_ridge(params, data)
   if config.init_from and chief:  # The others receive it at the start.
-    params = checkpoints.restore(config.init_from,
-                                 {"params": params})[0]["params"]
+    params = checkpoints.restore_params(config.init_from, params, model)
     logging.info("initialised parameters from %s", config.init_from)
   logging.info("model: %d parameters", hk.data_structures.tree_size(params))
 
@@ -335,17 +334,24 @@ def _train_and_evaluate(config: run_config.RunConfig,
       if stopping:
         _log_stop(stop, train.time_budget_s, step)
         break
+    scored = f"step {step}"
     if run.data.final_test is not None:
-      test_metrics = _score_best_on_test(
+      test_metrics, best_step = _score_best_on_test(
           run, distributed.unreplicate(state).params)
       writer.write_scalars(step, "test", dict(
           elapsed_s=time.time() - started, **test_metrics))
+      scored = (f"the checkpoint of step {best_step} (the best on the "
+                f"validation split; training ran to step {step})")
+  if run.chief:
+    write_report(os.path.join(workdir, "report.md"), test_metrics, config,
+                 scored)
   return test_metrics
 
 
-def _score_best_on_test(run: _Run, template: hk.Params) -> Dict[str, float]:
+def _score_best_on_test(run: _Run, template: hk.Params
+                        ) -> Tuple[Dict[str, float], int]:
   """With a validation split: the best checkpoint's (chosen on it) metrics
-  on the test split, measured once."""
+  on the test split, measured once, and its step."""
   restored, saved = checkpoints.restore(run.manager.best_path,
                                         {"params": template})
   final_test = run.data.final_test
@@ -356,7 +362,7 @@ def _score_best_on_test(run: _Run, template: hk.Params) -> Dict[str, float]:
   logging.info("best checkpoint (step %d, validation %.4f) on the test "
                "split: pearson_a %.4f +- %.4f", saved.step, saved.best_metric,
                metrics["pearson_a"], metrics["pearson_a_std"])
-  return metrics
+  return metrics, saved.step
 
 
 def _should_stop(step: int, train: run_config.TrainConfig,
@@ -420,9 +426,17 @@ def _log_test(writer, step, elapsed, test_metrics, split="test"):
   writer.write_scalars(step, split, dict(elapsed_s=elapsed, **test_metrics))
 
 
-def write_report(path: str, metrics: Dict[str, float]) -> None:
-  """The final test metrics as a small Markdown table."""
+def write_report(path: str, metrics: Dict[str, float],
+                 config: run_config.RunConfig, scored: str) -> None:
+  """The final test metrics as a small Markdown table, under a line that
+  says what they measure: which network (`scored`), which targets, which
+  data."""
+  data = config.data
+  targets = (f"time indices {', '.join(map(str, data.time_indices))}"
+             if data.time_indices else f"time index {data.time_index}")
+  source = data.directory or "the bundled demo data"
   rows = [f"| {k} | {v:.4f} |" for k, v in sorted(metrics.items())]
   with atomic.atomic_write(path, "w") as f:
-    f.write("| metric | value |\n|---|---|\n" + "\n".join(rows) + "\n")
+    f.write(f"Test metrics of {scored}, {targets}, on {source}.\n\n"
+            "| metric | value |\n|---|---|\n" + "\n".join(rows) + "\n")
 

@@ -125,7 +125,9 @@ def test_scatter_and_slab_views(prediction, root):
   np.testing.assert_allclose(
       a_points, np.stack([snapshot.targets, prediction.predictions],
                          1)[snapshot.types == 0], rtol=1e-6)
-  labels = [t.get_text() for t in ax.get_legend().get_texts()]
+  assert ax.get_legend() is None  # Off the data: the figure's, below.
+  (legend,) = figure.legends
+  labels = [t.get_text() for t in legend.get_texts()]
   r_a = np.corrcoef(prediction.predictions[snapshot.types == 0],
                     snapshot.targets[snapshot.types == 0])[0, 1]
   assert labels[0].endswith(f"r = {r_a:.3f})")

@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 
-from configs import gcn as gcn_config
+from glassy_jax.configs import gcn as gcn_config
 from glassy_jax.formats import data
 from glassy_jax.network import models
 from glassy_jax.physics import graphs

@@ -3,8 +3,8 @@
 import ml_collections
 import pytest
 
-from configs import bapst
-from configs import fast
+from glassy_jax.configs import bapst
+from glassy_jax.configs import fast
 from glassy_jax.network import model_config
 
 

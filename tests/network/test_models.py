@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import bapst
+from glassy_jax.configs import bapst
 from glassy_jax.formats import data as data_lib
 from glassy_jax.network import model_config as options
 from glassy_jax.network import models

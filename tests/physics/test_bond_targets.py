@@ -5,9 +5,9 @@ import jax
 import numpy as np
 import pytest
 
-from configs import fast
-from configs import long_time
 from glassy_jax import errors
+from glassy_jax.configs import fast
+from glassy_jax.configs import long_time
 from glassy_jax.formats import data
 from glassy_jax.formats import layouts
 from glassy_jax.network import model_inputs

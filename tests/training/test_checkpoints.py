@@ -94,3 +94,29 @@ def test_not_a_checkpoint(tmp_path):
   with pytest.raises(checkpoints.CheckpointError,
                      match="not a glassy_jax checkpoint"):
     checkpoints.load(str(path))
+
+
+def test_another_architecture_is_named_by_its_options():
+  from glassy_jax.configs import fast  # pylint: disable=g-import-not-at-top
+  from glassy_jax.network import models  # pylint: disable=g-import-not-at-top
+  model = model_config.ModelConfig.of(fast.get_config().model)
+  params = {module: {name: np.zeros(shape, np.float32)
+                     for name, shape in leaves.items()}
+            for module, leaves in models.param_shapes(model).items()}
+  with pytest.raises(checkpoints.CheckpointError) as error:
+    checkpoints.restore_params("t044_s09", params, model)
+  message = str(error.value)
+  assert message.startswith("t044_s09 is another network than this config's")
+  assert "edge_features='vector' (this config: 'vector_rbf')" in message
+  assert "angular_channels=0 (this config: 8)" in message
+  assert "\n" not in message
+  # The same architecture restores, whatever the computation options.
+  bapst_model = checkpoints.load_params("t044_s09")[1].model
+  same = dataclasses.replace(bapst_model, implementation="reference")
+  template = {module: {name: np.zeros(shape, np.float32)
+                       for name, shape in leaves.items()}
+              for module, leaves in models.param_shapes(same).items()}
+  restored = checkpoints.restore_params("t044_s09", template, same)
+  np.testing.assert_array_equal(
+      restored["bapst/~/decoder/~/linear_0"]["w"],
+      checkpoints.load_params("t044_s09")[0]["bapst/~/decoder/~/linear_0"]["w"])

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from configs import bapst
+from glassy_jax.configs import bapst
 from glassy_jax.network import model_config
 from glassy_jax.training import checkpoints
 from glassy_jax.training import run_config

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import bapst
+from glassy_jax.configs import bapst
 from glassy_jax.formats import data as data_lib
 from glassy_jax.network import model_config
 from glassy_jax.network import models

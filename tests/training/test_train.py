@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from configs import bapst
-from configs import fast
-from configs import fast_all_times
+from glassy_jax.configs import bapst
+from glassy_jax.configs import fast
+from glassy_jax.configs import fast_all_times
 from glassy_jax.formats import data
 from glassy_jax.inference import apply
 from glassy_jax.training import checkpoints

@@ -5,8 +5,8 @@ import jax
 import numpy as np
 import pytest
 
-from configs import bapst
-from configs import fast_all_times
+from glassy_jax.configs import bapst
+from glassy_jax.configs import fast_all_times
 from glassy_jax.network import model_inputs
 from glassy_jax.network import models
 from glassy_jax.physics import graphs as graphs_lib
