@@ -24,10 +24,11 @@ def _define_flags() -> None:
   flags.DEFINE_list(
       "baselines", list(baselines.DEFAULT_BASELINES),
       f"Comma-separated baselines out of {', '.join(baselines.BASELINES)}. "
-      "The default ones take about a minute on the demo data; "
-      "coarse_ridge_inherent and coarse_ridge_relaxation minimise every "
-      "file to its inherent structure first (minutes, cached for later "
-      "runs).")
+      "The default ones take under a minute on the demo data. The "
+      "coarse_ridge ones coarse-grain every file (coarse_ridge_inherent and "
+      "coarse_ridge_relaxation first minimise it to its inherent "
+      "structure): minutes on the demo data the first time, cached for "
+      "later runs.")
   flags.DEFINE_list("time_indices", None,
                     "Comma-separated time indices (default: all).")
   flags.DEFINE_string("output", None, "Write PREFIX.md and PREFIX.csv.")

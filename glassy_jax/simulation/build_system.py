@@ -428,9 +428,9 @@ def _warn_if_few_runs(initial: str, runs: int, split_half: np.ndarray,
   low, high = np.nanmin(split_half), np.nanmax(split_half)
   reliability = 2 * low / (1 + low) if low > -1 else float("nan")
   logging.warning(
-      "%s: only %d runs: the propensity is noisy: the A atoms' propensity "
-      "from half the runs correlates with the other half's at r = %.2f .. "
-      "%.2f over the %d time points (so the %d-run target correlates ~%.2f "
-      "with the exact propensity at worst); DeepMind used 30 runs per "
+      "%s: only %d runs, so the propensity is noisy: split-half r = %.2f .. "
+      "%.2f (the A atoms' propensity from half the runs against the other "
+      "half's, over the %d time points), so the %d-run target correlates "
+      "~%.2f at worst with the exact propensity; DeepMind used 30 runs per "
       "structure", initial, runs, low, high, len(is_values), runs,
       np.sqrt(max(reliability, 0.0)))
