@@ -28,8 +28,9 @@ def _define_flags() -> None:
   flags.DEFINE_float("dt", build_system.LJ_TIMESTEP,
                      "MD timestep (time = steps * dt).")
   flags.DEFINE_integer("start_timestep", None,
-                       "Timestep the trajectories start at (default: the "
-                       "initial file's).")
+                       "The runs' timestep of the initial structure "
+                       "(default: the runs' first frame, which must equal "
+                       "it).")
   flags.DEFINE_bool("allow_partial", False,
                     "Keep only the IS values the trajectories reach.")
   flags.mark_flags_as_required(["initial", "trajectories", "output"])
