@@ -34,6 +34,7 @@ setuptools.setup(
         "glassy-plot = glassy_jax.programs.plot:run",
         "glassy-simulate = glassy_jax.programs.simulate:run",
         "glassy-build-system = glassy_jax.programs.build_system:run",
+        "glassy-build-dataset = glassy_jax.programs.build_dataset:run",
         "glassy-convert-tf = glassy_jax.programs.convert_tf:run",
         "glassy-convert-data = glassy_jax.programs.convert_data:run",
     ]},
