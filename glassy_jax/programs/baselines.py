@@ -20,7 +20,8 @@ from glassy_jax.scoring import tables
 
 def _define_flags() -> None:
   flags.DEFINE_string("data", None, "Dataset directory: fit on DIR/train, "
-                      "score on DIR/test.", required=True)
+                      "score on DIR/test; `demo` is the bundled demo dataset.",
+                      required=True)
   flags.DEFINE_list(
       "baselines", list(baselines.DEFAULT_BASELINES),
       f"Comma-separated baselines out of {', '.join(baselines.BASELINES)}. "
@@ -38,12 +39,12 @@ def _define_flags() -> None:
 
 
 def main(args: flags.FlagValues) -> None:
-  cli.require_dataset_directory(args.data)
+  directory = cli.dataset_directory(args.data)
   rows = baselines.evaluate_baselines(
-      args.data, args.baselines, cli.parse_indices(args.time_indices),
+      directory, args.baselines, cli.parse_indices(args.time_indices),
       max_files=args.max_files or None, progress=True)
-  title = (f"Baselines fit on {os.path.join(args.data, 'train')}, scored on "
-           f"{os.path.join(args.data, 'test')} ({rows[0]['num_files']} "
+  title = (f"Baselines fit on {os.path.join(directory, 'train')}, scored on "
+           f"{os.path.join(directory, 'test')} ({rows[0]['num_files']} "
            "files)")
   tables.report(rows, title, args.output)
 

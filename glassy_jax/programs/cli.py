@@ -24,6 +24,7 @@ import glassy_jax
 from glassy_jax import errors
 import glassy_jax.configs
 from glassy_jax.formats import atomic
+from glassy_jax.training import input_pipeline
 
 CONFIG_DIR = os.path.dirname(glassy_jax.configs.__file__)
 
@@ -39,14 +40,18 @@ def require(args: flags.FlagValues, context: str, *names: str) -> None:
     raise UsageError(f"{context} needs {' '.join(missing)}")
 
 
-def require_dataset_directory(path: str, flag: str = "--data") -> None:
-  """Raises `UsageError` unless `path` is a directory (a dataset's, with
-  train/ and test/ inside)."""
+def dataset_directory(path: str, flag: str = "--data") -> str:
+  """`path` when it is a directory (a dataset's, with train/ and test/
+  inside); `demo`, unless a directory of that name exists, is the bundled
+  demo dataset. Else raises `UsageError`."""
+  if path == "demo" and not os.path.exists(path):
+    return input_pipeline.DEMO_DATA
   if os.path.isfile(path):
     raise UsageError(f"{flag}={path} is a file; {flag} takes a dataset "
                      "directory (with train/ and test/ inside)")
   if not os.path.isdir(path):
     raise UsageError(f"{path}: no such directory")
+  return path
 
 
 def define_checkpoint_flag() -> None:

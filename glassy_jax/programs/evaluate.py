@@ -24,7 +24,8 @@ from glassy_jax.scoring import tables
 def _define_flags() -> None:
   cli.define_checkpoint_flag()
   flags.DEFINE_list("data", None, "Dataset directories (DIR/split/"
-                    "aggregated*), comma-separated: rows for each.")
+                    "aggregated*), comma-separated: rows for each; `demo` "
+                    "is the bundled demo dataset.")
   flags.DEFINE_string("split", "test", "Subdirectory of --data to score.")
   flags.DEFINE_list("time_indices", None,
                     "Comma-separated time indices (default: all).")
@@ -38,12 +39,11 @@ def _define_flags() -> None:
 
 
 def main(args: flags.FlagValues) -> None:
-  for directory in args.data:
-    cli.require_dataset_directory(directory)
+  directories = [cli.dataset_directory(d) for d in args.data]
   time_indices = cli.parse_indices(args.time_indices)
   max_files = args.max_files or None
   rows = []
-  for directory in args.data:
+  for directory in directories:
     scored = evaluate.evaluate_checkpoint(args.checkpoint, directory,
                                           args.split, time_indices, max_files)
     rows += scored

@@ -122,7 +122,12 @@ def test_version_and_no_tpu_line(tmp_path):
   assert "Unable to initialize backend" not in result.stderr
 
 
-def test_a_file_given_for_a_dataset_directory(tmp_path):
+def test_dataset_directories(tmp_path, monkeypatch):
   with pytest.raises(cli.UsageError, match="is a file; --data takes a "
                      "dataset directory"):
-    cli.require_dataset_directory(__file__)
+    cli.dataset_directory(__file__)
+  monkeypatch.chdir(tmp_path)
+  demo = cli.dataset_directory("demo")
+  assert os.path.isdir(os.path.join(demo, "train"))
+  (tmp_path / "demo").mkdir()  # A directory of the user's wins.
+  assert cli.dataset_directory("demo") == "demo"
