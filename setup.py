@@ -17,7 +17,7 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     # Attribution of the DeepMind files shipped (pretrained/t044_s09.npz).
-    license_files=["NOTICE"],
+    license_files=["LICENSE", "NOTICE"],
     packages=setuptools.find_packages(include=["glassy_jax", "glassy_jax.*"])
     + ["glassy_jax.configs"],
     # The named configs live at the top of the repository and ship inside
