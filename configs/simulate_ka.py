@@ -14,23 +14,23 @@ def get_config(preset=None):
   # System (docs/specification.md, "The Kob-Andersen system"): 4096
   # particles, 80:20, density 1.2.
   c.num_particles = 4096
-  c.fraction_a = 0.8
-  c.density = 1.2
-  c.temperature = 0.44
+  c.fraction_a = 0.8  # Fraction of A particles.
+  c.density = 1.2  # Number density (particles per sigma_AA^3).
+  c.temperature = 0.44  # Temperature T (LJ units).
   # DeepMind's `time` list is in multiples of 0.003: their timestep.
   c.dt = 0.003
   c.thermostat_damping = 0.5  # Nose-Hoover Tdamp (LJ time).
   # Stage 1: melt, quench, then NVT equilibration.
   c.melt_temperature = 2.0
-  c.melt_time = 10.0
+  c.melt_time = 10.0  # NVT time of the melt (LJ time).
   c.quench_time = 10.0  # Linear NVT ramp melt_temperature -> temperature.
   c.equilibration_taus = 10.0  # NVT time at T, in measured tau_alpha.
   c.max_measure_time = 2e5  # Give up measuring tau_alpha past this time.
   c.q = ml_collections.FieldReference(None, field_type=float)  # None: S_AA peak.
   # Stage 2: configurations separated by this many tau_alpha (NVT).
   c.separation_taus = 2.0
-  c.num_train = 320
-  c.num_test = 80
+  c.num_train = 320  # Configurations in train/.
+  c.num_test = 80  # Configurations in test/.
   # Stage 3: isoconfigurational NVE ensembles.
   c.num_trajectories = 30
   # Runs last run_margin x the measured time where Fs_A drops below 0.1.
@@ -39,7 +39,7 @@ def get_config(preset=None):
   c.store = "targets"  # 'targets' (small) or 'trajectories' (DeepMind's full).
   c.workers = 2  # Parallel single-threaded LAMMPS processes for stage 3.
   c.threads = 1  # OpenMP threads per LAMMPS instance (see lammps_runtime).
-  c.seed = 42
+  c.seed = 42  # Seed of velocities and placements.
   c.work_dir = ""  # Empty: OUTPUT/work.
 
   if preset == "tiny":

@@ -384,19 +384,6 @@ NOT_IN_CODE = {
         "Learning-rate factor at each rollback (see "
         "train.max_nonfinite_steps)."),
     "train.max_rollbacks": "Rollbacks before the run stops as diverged.",
-    "model.mlp_sizes": "Hidden sizes of the encoder and update MLPs.",
-    "model.decoder_sizes": ("Sizes of the decoder MLP; the last is the "
-                            "number of outputs."),
-    "model.shared_weights": ("One set of update weights for every "
-                             "message-passing step (DeepMind's)."),
-    "model.radial_count": "Number of Gaussian centres of the radial basis.",
-    "simulate_ka.density": "Number density (particles per sigma_AA^3).",
-    "simulate_ka.fraction_a": "Fraction of A particles.",
-    "simulate_ka.temperature": "Temperature T (LJ units).",
-    "simulate_ka.melt_time": "NVT time of the melt (LJ time).",
-    "simulate_ka.num_train": "Configurations in train/.",
-    "simulate_ka.num_test": "Configurations in test/.",
-    "simulate_ka.seed": "Seed of velocities and placements.",
 }
 
 

@@ -27,10 +27,11 @@ class ModelConfig:
   # "gcn": the graph convolutional baseline (glassy_jax/network/gcn.py), which reads
   # mlp_sizes, num_steps and decoder_sizes only.
   architecture: str = "bapst"
-  mlp_sizes: Tuple[int, ...] = (64, 64)
+  mlp_sizes: Tuple[int, ...] = (64, 64)  # Encoder and update MLPs' sizes.
+  # The decoder MLP's sizes; the last is the number of outputs.
   decoder_sizes: Tuple[int, ...] = (64, 64, 1)
   num_steps: int = 7  # Message-passing steps.
-  shared_weights: bool = True
+  shared_weights: bool = True  # One update block for every step (DeepMind).
   update_order: str = "sequential"  # DeepMind; or "parallel".
   node_features: str = "type"  # One float; or "one_hot".
   implementation: str = "fused"  # Same function as "reference".
@@ -45,7 +46,7 @@ class ModelConfig:
   edge_features: str = "vector"  # Or "vector_rbf": + radial basis of |r|.
   radial_min: float = 0.7  # Radial basis: `radial_count` Gaussian centres
   radial_max: float = 2.0  # from `radial_min` to `radial_max`, per sender type.
-  radial_count: int = 24
+  radial_count: int = 24  # Number of Gaussian centres of the radial basis.
   # > 0: rotation-invariant node features from this many learned channels of
   # edge-vector and edge-tensor sums.
   angular_channels: int = 0
