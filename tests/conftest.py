@@ -5,11 +5,16 @@ import struct
 
 # Must precede the first `import jax` of the session.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+# Must precede the first `import gcsfs` (glassy_jax.storage says why).
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+import re  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # pylint: disable=wrong-import-position
+from glassy_jax import storage
 from glassy_jax.configs import bapst
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data as data_lib
@@ -35,6 +40,59 @@ def _cache_in_a_temporary_directory(tmp_path_factory):
   """Inherent structures and descriptors the tests compute stay out of the
   user's cache (glassy_jax.physics.inherent_structures.default_cache_directory)."""
   os.environ["GLASSY_JAX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+BUCKET = "glassy-test"
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+  """URL of a GCS emulator on loopback for the whole session (see
+  storage_emulators.py), with the environment gcsfs (STORAGE_EMULATOR_HOST)
+  and tensorstore read, inherited by the programs the tests start."""
+  pytest.importorskip("gcsfs")
+  pytest.importorskip("gcp_storage_emulator")
+  import storage_emulators  # pylint: disable=g-import-not-at-top
+  with storage_emulators.gcs_emulator(BUCKET) as url:
+    patch = pytest.MonkeyPatch()
+    patch.setenv("STORAGE_EMULATOR_HOST", url)
+    patch.setenv("TENSORSTORE_GCS_HTTP_URL", url)
+    patch.setenv("GOOGLE_AUTH_TOKEN_FOR_TESTING", "test")
+    try:
+      yield url
+    finally:
+      patch.undo()
+
+
+@pytest.fixture
+def gcs_dir(gcs_emulator, request):  # pylint: disable=redefined-outer-name
+  """A fresh `gs://` folder in the emulator's bucket, named after the test
+  (fsspec reads brackets in names as globs: they become underscores)."""
+  del gcs_emulator
+  return f"gs://{BUCKET}/{re.sub(r'[^A-Za-z0-9_-]', '_', request.node.name)}"
+
+
+@pytest.fixture(scope="session")
+def s3_emulator():
+  """URL of moto's S3 server on loopback, with a bucket `BUCKET`."""
+  pytest.importorskip("s3fs")
+  pytest.importorskip("moto.server")
+  import storage_emulators  # pylint: disable=g-import-not-at-top
+  import s3fs  # pylint: disable=g-import-not-at-top
+  with storage_emulators.s3_emulator() as url:
+    patch = pytest.MonkeyPatch()
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_ENDPOINT_URL": url}.items():
+      patch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    s3fs.S3FileSystem().mkdir(BUCKET)
+    try:
+      yield url
+    finally:
+      s3fs.S3FileSystem.clear_instance_cache()
+      patch.undo()
 
 
 def reference_file(*parts):
@@ -119,18 +177,18 @@ def record_atomic_writes(monkeypatch):
 
 
 def read_events(logdir):
-  """The events of the event files in `logdir`, in TensorBoard's order.
+  """The events of the event files in `logdir` (a folder or a bucket URL),
+  in TensorBoard's order.
 
   Parsed with tensorboardX's own protobufs, so no TensorBoard install is
   needed: an event file is TFRecords (length, its CRC, event, its CRC).
   """
   event_pb2 = pytest.importorskip("tensorboardX.proto.event_pb2")
   events = []
-  for name in sorted(os.listdir(logdir)):
+  for name in storage.listdir(str(logdir)):
     if ".tfevents." not in name:
       continue
-    with open(os.path.join(logdir, name), "rb") as f:
-      data = f.read()
+    data = storage.read_bytes(storage.join(str(logdir), name))
     offset = 0
     while offset < len(data):
       (length,) = struct.unpack_from("<Q", data, offset)

@@ -7,12 +7,20 @@ of one. Files get the usual 0644-less-umask permissions (mkstemp's 0600
 would hide shared datasets from other users). A file that cannot be written
 raises `WriteError`, whose one-line message names it (not the temporary name
 the failing call saw) and says why.
+
+A URL (`gs://`, `s3://`, see `glassy_jax.storage`) is written as one object
+upload at the end of the `with` block: an object store shows an object whole
+or not at all, so the same guarantee holds without a rename (which object
+stores do not have).
 """
 
 import contextlib
+import io
 import os
 import tempfile
 from typing import IO, Iterator, Optional
+
+from glassy_jax import storage
 
 
 class WriteError(OSError):
@@ -42,6 +50,10 @@ def atomic_write(path: str, mode: str = "wb",
   `newline` is `open`'s (the csv module wants ""). OSErrors of the folder,
   the temporary file or the rename are raised as `WriteError`.
   """
+  if storage.is_url(path):
+    with _object_write(str(path), mode, newline) as f:
+      yield f
+    return
   directory = os.path.dirname(os.path.abspath(path))
   try:
     os.makedirs(directory, exist_ok=True)
@@ -63,3 +75,25 @@ def atomic_write(path: str, mode: str = "wb",
     if isinstance(e, OSError) and e.filename in (None, tmp):
       raise write_error(path, e) from e
     raise
+
+
+@contextlib.contextmanager
+def _object_write(path: str, mode: str, newline: Optional[str]
+                  ) -> Iterator[IO]:
+  """The object-store form: written to memory, uploaded whole at the end
+  (nothing at all if the block raises)."""
+  buffer = io.BytesIO()
+  if "b" in mode:
+    yield buffer
+    data = buffer.getvalue()
+  else:
+    text = io.TextIOWrapper(buffer, encoding="utf-8", newline=newline)
+    yield text
+    text.flush()
+    data = buffer.getvalue()
+  try:
+    storage.write_bytes(path, data)
+  except storage.StorageError:
+    raise
+  except OSError as e:
+    raise write_error(path, e) from e

@@ -13,7 +13,6 @@ becomes its `.npz` form with `convert_to_npz` (the program
 `glassy_jax.programs.convert_data`).
 """
 
-import glob
 import io
 import os
 import pickle
@@ -24,6 +23,7 @@ import numpy as np
 
 from glassy_jax import errors
 from glassy_jax import progress as progress_lib
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 
 # DeepMind's time indices 0..9: IS = 0.9, 0.8, ..., 0.1 and 1/e.
@@ -88,11 +88,10 @@ def _restricted_loads(data: bytes) -> Any:
 # --------------------------------------------------------------- reading files
 def load_system(path: str) -> Dict[str, Any]:
   """Reads one system (pickle or `.npz`) and checks its structure."""
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise DataError(f"{path}: no such file")
   try:
-    with open(path, "rb") as f:
-      raw = f.read()
+    raw = storage.read_bytes(path)
   except OSError as e:
     raise DataError(f"{path}: unreadable ({e.strerror or e})") from None
   try:
@@ -293,8 +292,9 @@ def _npz_arrays(system: Dict[str, Any]) -> Dict[str, np.ndarray]:
 def convert_to_npz(input_directory: str, output_directory: str,
                    progress: bool = False) -> List[str]:
   """Writes every `{train,test}/aggregated*` system as `.npz` (no pickle)."""
-  sources = [path for split in ("train", "test") for path in sorted(
-      glob.glob(os.path.join(input_directory, split, "aggregated*")))]
+  sources = [path for split in ("train", "test") for path in
+             storage.glob(storage.join(input_directory, split,
+                                       "aggregated*"))]
   if not sources:
     raise DataError(f"no files match {input_directory}/{{train,test}}/"
                     "aggregated*")
@@ -304,7 +304,7 @@ def convert_to_npz(input_directory: str, output_directory: str,
   for path in sources:
     split = os.path.basename(os.path.dirname(path))
     stem = os.path.splitext(os.path.basename(path))[0]
-    target = os.path.join(output_directory, split, stem + ".npz")
+    target = storage.join(output_directory, split, stem + ".npz")
     write_system(target, load_system(path))
     written.append(target)
   return written

@@ -11,14 +11,15 @@ Every problem raises `glassy_jax.formats.data.DataError` with a one-line message
 names the file.
 """
 
+import io
 import itertools
-import os
 import re
 from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
                     Union)
 
 import numpy as np
 
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
 
@@ -90,8 +91,10 @@ def read_dump(path: str) -> List[Frame]:
 
 
 def _open_text(path: str):
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise data.DataError(f"{path}: no such file")
+  if storage.is_url(path):  # Read whole: a dump is read front to back.
+    return io.StringIO(storage.read_bytes(path).decode("utf-8", "replace"))
   return open(path, "r", encoding="utf-8", errors="replace")
 
 

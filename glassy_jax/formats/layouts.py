@@ -26,13 +26,13 @@ time point is absent; temperature in `metadata`), so everything downstream
 reads one format.
 """
 
-import glob
 import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from glassy_jax import storage
 from glassy_jax.formats import data
 
 FIELD_DENSITY = 1.2
@@ -47,7 +47,7 @@ _NOT_PREDICTIONS = ("md_prop", "bb_prop")
 def _shiba_pattern(directory: str, name: str) -> str:
   """The glob of every time point of the configuration of file `name`."""
   n, temperature, identity, _ = _SHIBA.search(name).groups()
-  return os.path.join(directory, f"isoconfig_N{n}T{temperature}_{identity}"
+  return storage.join(directory, f"isoconfig_N{n}T{temperature}_{identity}"
                       "_tc*.npz")
 
 
@@ -56,9 +56,9 @@ def list_files(directory: str, split: str,
   """The systems of `DIR/split` in order, at most `max_files`: DeepMind's
   files, GlassBench's files, or per Shiba configuration the glob of its
   time points (configurations in numerical order of their ids)."""
-  folder = os.path.join(directory, split)
-  names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-  deepmind = [os.path.join(folder, n) for n in names
+  folder = storage.join(directory, split)
+  names = storage.listdir(folder)
+  deepmind = [storage.join(folder, n) for n in names
               if n.startswith("aggregated")]
   shiba = [n for n in names if _SHIBA.search(n)]
   glassbench = [n for n in names if _GLASSBENCH.fullmatch(n)]
@@ -69,7 +69,7 @@ def list_files(directory: str, split: str,
              for n in shiba}
     files = [by_id[k] for k in sorted(by_id)]
   elif glassbench:
-    files = [os.path.join(folder, n) for n in sorted(
+    files = [storage.join(folder, n) for n in sorted(
         glassbench, key=lambda n: int(_GLASSBENCH.fullmatch(n).group(3)))]
   else:
     raise data.DataError(
@@ -101,10 +101,11 @@ def load_snapshot(path: str, time_index: data.TimeIndex,
 
 def _read_npz(path: str, required: Tuple[str, ...]) -> Dict[str, np.ndarray]:
   """The arrays of `path`; a file without `required` names the keys it has."""
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise data.DataError(f"{path}: no such file")
   try:
-    with np.load(path, allow_pickle=False) as z:
+    with storage.open_file(path, "rb") as f, np.load(
+        f, allow_pickle=False) as z:
       arrays = {k: z[k] for k in z.files}
   except Exception as e:  # Cut, damaged or not an npz: many error types.
     raise data.DataError(f"{path}: not a readable .npz file "
@@ -139,7 +140,7 @@ def _structure(arrays: Dict[str, np.ndarray], temperature: str,
 def _load_shiba(pattern: str) -> Dict[str, Any]:
   """A configuration's time points: `pattern` is one file or the glob of
   all (`list_files`). Targets are mean |r(t) - r(0)| over the runs."""
-  paths = sorted(glob.glob(pattern)) if "*" in pattern else [pattern]
+  paths = storage.glob(pattern) if "*" in pattern else [pattern]
   if not paths:
     raise data.DataError(f"{pattern}: no such files")
   system, targets, displacements, runs = None, {}, {}, {}

@@ -16,8 +16,6 @@ LAMMPS dumps, is `glassy_jax.programs.apply`.
 
 import dataclasses
 import functools
-import glob
-import os
 from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple)
 
@@ -26,6 +24,7 @@ import jraph
 import numpy as np
 
 from glassy_jax import progress as progress_lib
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
 from glassy_jax.formats import lammps_io
@@ -141,9 +140,9 @@ class _Frame(NamedTuple):
 
 def input_files(pattern: str) -> List[str]:
   """The file `pattern` names, or the files its glob matches (sorted)."""
-  if os.path.isfile(pattern):
+  if storage.isfile(pattern):
     return [pattern]
-  files = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
+  files = [f for f in storage.glob(pattern) if storage.isfile(f)]
   if not files:
     raise data.DataError(f"{pattern}: no such file (or no files match)")
   return files
@@ -153,12 +152,12 @@ def _is_system_file(path: str) -> bool:
   """DeepMind systems: `.npz`, or a pickle (protocol >= 2 starts with 0x80)."""
   if path.endswith(".npz"):
     return True
-  with open(path, "rb") as f:
+  with storage.open_file(path, "rb") as f:
     return f.read(1) == b"\x80"
 
 
 def _is_dump(path: str) -> bool:
-  with open(path, "rb") as f:
+  with storage.open_file(path, "rb") as f:
     return f.read(256).lstrip().startswith(b"ITEM:")
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from glassy_jax import errors
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
 from glassy_jax.formats import layouts
@@ -79,11 +80,11 @@ def read_metrics(workdir: str) -> Dict[str, List[dict]]:
 
   A resumed or rolled-back run logs some steps twice; the later record wins.
   """
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.isfile(path):
+  path = storage.join(workdir, "metrics.jsonl")
+  if not storage.isfile(path):
     raise PlotError(f"{path}: no such file (is {workdir} a training workdir?)")
   by_split: Dict[str, Dict[int, dict]] = {"train": {}, "test": {}}
-  with open(path) as f:
+  with storage.open_file(path, "r") as f:
     for number, line in enumerate(f, 1):
       if not line.strip():
         continue
@@ -155,7 +156,7 @@ def read_table(path: str) -> Dict[Tuple[str, str], Dict[str, np.ndarray]]:
   program) as float columns sorted by time, per (model, data directory) of
   its rows."""
   try:
-    with open(path, newline="") as f:
+    with storage.open_file(path, "r", newline="") as f:
       rows = list(csv.DictReader(f))
     groups: Dict[Tuple[str, str], List[dict]] = {}
     for row in rows:

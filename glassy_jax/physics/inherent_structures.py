@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data as data_lib
 from glassy_jax.physics import graphs
@@ -212,7 +213,7 @@ def cache_path(kind: str, snapshot: data_lib.Snapshot, parameters: object,
                 np.asarray(snapshot.box, np.float64)):
     digest.update(np.ascontiguousarray(array).tobytes())
   digest.update(repr(parameters).encode())
-  return os.path.join(directory or default_cache_directory(), kind,
+  return storage.join(directory or default_cache_directory(), kind,
                       digest.hexdigest()[:32] + ".npy")
 
 
@@ -221,7 +222,8 @@ def cached(path: str, shape: tuple,
   """The array cached at `path` if it has `shape`, else `compute()`, cached
   atomically (a damaged cache file is recomputed)."""
   try:
-    values = np.load(path, allow_pickle=False)
+    with storage.open_file(path, "rb") as f:
+      values = np.load(f, allow_pickle=False)
     if values.shape == shape:
       return values
   except (OSError, ValueError):  # Not cached yet, or a damaged cache file.

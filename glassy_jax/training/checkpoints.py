@@ -6,6 +6,10 @@ time index and statistics, the step. `apply`/`evaluate` rebuild the network
 from the file alone. Files are written to a temporary name and renamed, so a run killed at
 any instant leaves either the previous checkpoint or the new one, never half
 of one (`atomic.py`). Plain numpy files (no pickle) load anywhere without this package.
+A checkpoint path (and the manager's folder) may be a bucket URL, `gs://`
+or `s3://` (`glassy_jax.storage`): there each checkpoint is one object
+upload, whole or absent, and a damaged one is set aside by a copy and a
+delete.
 
 Checkpoints shipped with the package (`pretrained/`, see NOTICE) are also
 found by name: `t044_s09` is DeepMind's published network, converted.
@@ -15,7 +19,6 @@ checkpoint of DeepMind's network (`PREFIX.index`) serves as well
 """
 
 import dataclasses
-import glob
 import json
 import math
 import os
@@ -27,6 +30,7 @@ import jax
 import numpy as np
 
 from glassy_jax import errors
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.network import model_config
 from glassy_jax.network import model_inputs
@@ -35,7 +39,7 @@ from glassy_jax.network import tf_checkpoint
 METADATA_KEY = "__metadata__"
 PRETRAINED_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
-_STEP_FILE = re.compile(r"ckpt-(\d+)\.npz$")
+_STEP_FILE = re.compile(r"ckpt-(\d+)\.npz")
 
 
 class CheckpointError(errors.UserError, ValueError):
@@ -147,7 +151,7 @@ def resolve(path: str) -> str:
   Every loader goes through here, so `--checkpoint=t044_s09` and
   `--config.init_from=t044_s09` work from any directory.
   """
-  if not os.path.exists(path) and path in bundled_names():
+  if not storage.exists(path) and path in bundled_names():
     return os.path.join(PRETRAINED_DIR, path + ".npz")
   return path
 
@@ -155,14 +159,15 @@ def resolve(path: str) -> str:
 def load(path: str) -> Tuple[Dict[str, np.ndarray], CheckpointMetadata]:
   """The flat arrays (keyed by tree path) and the metadata of a checkpoint.
 
-  `path` is a file or the name of a bundled checkpoint.
+  `path` is a file (or URL) or the name of a bundled checkpoint.
   """
   path = resolve(path)
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise CheckpointError(f"{path}: no such checkpoint (bundled ones, usable "
                           f"by name: {', '.join(bundled_names())})")
   try:
-    with np.load(path, allow_pickle=False) as z:
+    with storage.open_file(path, "rb") as f, np.load(
+        f, allow_pickle=False) as z:
       arrays = {k: z[k] for k in z.files}
     metadata = json.loads(str(arrays.pop(METADATA_KEY)))
   except Exception as e:  # Truncated zips, foreign files: many error types.
@@ -243,12 +248,12 @@ class CheckpointManager:
 
   @property
   def best_path(self) -> str:
-    return os.path.join(self.directory, "best.npz")
+    return storage.join(self.directory, "best.npz")
 
   def steps(self):
     found = []
-    for path in glob.glob(os.path.join(self.directory, "ckpt-*.npz")):
-      match = _STEP_FILE.search(path)
+    for name in storage.listdir(self.directory):
+      match = _STEP_FILE.fullmatch(name)
       if match:
         found.append(int(match.group(1)))
     return sorted(found)
@@ -270,7 +275,7 @@ class CheckpointManager:
         tree, metadata = restore(path, template)
       except CheckpointError as e:
         aside = path + ".damaged"
-        os.replace(path, aside)
+        storage.rename(path, aside)
         damaged.append(aside)
         logging.warning("skipping %s, kept as %s: %s", path, aside, e)
         continue
@@ -282,13 +287,13 @@ class CheckpointManager:
         + (f" (damaged ones kept as {', '.join(damaged)})" if damaged else ""))
 
   def _path(self, step: int) -> str:
-    return os.path.join(self.directory, f"ckpt-{step:09d}.npz")
+    return storage.join(self.directory, f"ckpt-{step:09d}.npz")
 
   def save(self, step: int, tree: Any, metadata: CheckpointMetadata) -> str:
     path = self._path(step)
     save(path, tree, dataclasses.replace(metadata, step=step))
     for old in self.steps()[:-self.keep]:
-      os.unlink(self._path(old))
+      storage.remove(self._path(old))
     return path
 
   def save_best(self, step: int, tree: Any,

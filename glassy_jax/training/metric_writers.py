@@ -7,9 +7,16 @@ benchmarks read; TensorBoard event files (with the `tensorboard` extra,
 which brings tensorboardX) are for watching a run live:
 `tensorboard --logdir WORKDIR`, or the folder above several workdirs to
 compare them.
+
+A workdir in a bucket (`gs://`, `s3://`: `glassy_jax.storage`) holds the
+same files. Object stores cannot append, so there each file is kept in
+memory and its object rewritten whole at every record: an object appears
+whole or not at all, so a killed run still leaves whole lines (and whole
+events). The files stay small (a record per log step, kilobytes).
 """
 
 import abc
+import io
 import json
 import os
 import time
@@ -17,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from absl import logging
 
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 
 METRICS_FILE = "metrics.jsonl"
@@ -52,13 +60,20 @@ class JsonlWriter(MetricWriter):
   Each record goes to the file in a single append (O_APPEND, one write), so
   a run killed at any point leaves whole lines only. The file is opened per
   record (records are few), so no handle outlives a `drop_after` rewrite.
+  In a bucket, where nothing appends, the file is read once and each record
+  rewrites the whole object.
   """
 
   def __init__(self, path: str):
     self.path = path
+    self._object = None  # A URL's content so far (read when first needed).
 
   def write_scalars(self, step, split, scalars):
     line = json.dumps({"step": step, "split": split, **scalars}) + "\n"
+    if storage.is_url(self.path):
+      self._object = self._read() + line.encode()
+      storage.write_bytes(self.path, self._object)
+      return
     fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
       data = line.encode()
@@ -70,14 +85,22 @@ class JsonlWriter(MetricWriter):
   def drop_after(self, step):
     """Rewrites the file without records past `step`, atomically: a kill
     midway leaves the old or the new file."""
-    if not os.path.exists(self.path):
+    self._object = None
+    if not storage.exists(self.path):
       return
-    with open(self.path) as f:
-      lines = [l for l in f if l.strip()]
+    lines = [l for l in self._read().decode().splitlines(keepends=True)
+             if l.strip()]
     kept = [l for l in lines if json.loads(l)["step"] <= step]
     if len(kept) < len(lines):
       with atomic.atomic_write(self.path, "w") as f:
         f.writelines(kept)
+    self._object = "".join(kept).encode()
+
+  def _read(self) -> bytes:
+    if self._object is None:
+      self._object = (storage.read_bytes(self.path)
+                      if storage.exists(self.path) else b"")
+    return self._object
 
 
 class TensorBoardWriter(MetricWriter):
@@ -109,11 +132,13 @@ class TensorBoardWriter(MetricWriter):
     from tensorboardX.proto import summary_pb2
     self._event, self._summary = event_pb2.Event, summary_pb2.Summary
     self._start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-    os.makedirs(logdir, exist_ok=True)
+    if storage.is_url(logdir):
+      _register_object_writer(storage.scheme(logdir))
+    storage.makedirs(logdir)
     # The default name has whole seconds: a run started within the same
     # second would overwrite the file.
     self._file = event_file_writer.EventsWriter(
-        os.path.join(logdir, "events"), f".{time.time_ns()}")
+        storage.join(logdir, "events"), f".{time.time_ns()}")
 
   def write_scalars(self, step, split, scalars):
     summary = self._summary(value=[
@@ -131,6 +156,45 @@ class TensorBoardWriter(MetricWriter):
 
   def close(self):
     self._file.close()
+
+
+class _ObjectRecordWriter:
+  """tensorboardX's record writer for an object store (any
+  `glassy_jax.storage` URL): the event file in memory, its object rewritten
+  whole at each flush (no append there). tensorboardX's own writer for gs://
+  needs google-cloud-storage and uploads again from `__del__`, which hangs
+  at exit when the store is gone; this one uploads only when asked."""
+
+  def __init__(self, path: str):
+    self.path, self._buffer, self._flushed = path, io.BytesIO(), -1
+
+  def write(self, data: bytes) -> None:
+    self._buffer.write(data)
+
+  def flush(self) -> None:
+    if self._buffer.tell() != self._flushed:
+      storage.write_bytes(self.path, self._buffer.getvalue())
+      self._flushed = self._buffer.tell()
+
+  def close(self) -> None:
+    self.flush()
+
+
+class _ObjectWriterFactory:
+  """What tensorboardX's `record_writer.register_writer_factory` takes."""
+
+  def open(self, path: str) -> _ObjectRecordWriter:
+    return _ObjectRecordWriter(path)
+
+  def directory_check(self, path: str) -> None:
+    storage.makedirs(path)
+
+
+def _register_object_writer(scheme: str) -> None:
+  """Event files whose path starts with `scheme:` go through storage."""
+  # pylint: disable-next=g-import-not-at-top
+  from tensorboardX import record_writer
+  record_writer.register_writer_factory(scheme, _ObjectWriterFactory())
 
 
 class MultiWriter(MetricWriter):
@@ -158,7 +222,7 @@ def create_default_writer(workdir: str, enabled: bool) -> MultiWriter:
   a writer that writes nothing."""
   if not enabled:
     return MultiWriter([])
-  writers = [JsonlWriter(os.path.join(workdir, METRICS_FILE))]
+  writers = [JsonlWriter(storage.join(workdir, METRICS_FILE))]
   try:
     writers.append(TensorBoardWriter(workdir))
     logging.info("metrics to %s and TensorBoard events (tensorboard "

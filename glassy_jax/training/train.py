@@ -18,7 +18,6 @@ epoch-based schedules, then follow the new layout.
 """
 
 import dataclasses
-import os
 import signal
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple, Union
@@ -30,6 +29,7 @@ import ml_collections
 import numpy as np
 
 from glassy_jax import errors
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.network import models
 from glassy_jax.physics import graphs as graphs_lib
@@ -109,7 +109,9 @@ def _setup(config: run_config.RunConfig, workdir: str
   chief = jax.process_index() == 0
   if chief:
     try:
-      os.makedirs(workdir, exist_ok=True)
+      storage.makedirs(workdir)
+    except storage.StorageError:
+      raise
     except OSError as e:
       raise atomic.write_error(workdir, e) from e
   num_devices = jax.local_device_count()
@@ -148,7 +150,7 @@ def _setup(config: run_config.RunConfig, workdir: str
   run = _Run(
       config=config, chief=chief, data=data, total_steps=total_steps,
       manager=checkpoints.CheckpointManager(
-          os.path.join(workdir, "checkpoints"),
+          storage.join(workdir, "checkpoints"),
           config.train.keep_checkpoints),
       metadata=metadata,
       train_step=train_step_lib.make_train_step(
@@ -343,7 +345,7 @@ def _train_and_evaluate(config: run_config.RunConfig,
       scored = (f"the checkpoint of step {best_step} (the best on the "
                 f"validation split; training ran to step {step})")
   if run.chief:
-    write_report(os.path.join(workdir, "report.md"), test_metrics, config,
+    write_report(storage.join(workdir, "report.md"), test_metrics, config,
                  scored)
   return test_metrics
 

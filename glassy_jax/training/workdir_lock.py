@@ -1,11 +1,20 @@
-"""One trainer per workdir: a lock file held for the whole run.
+"""One trainer per workdir: a lock held for the whole run.
 
 Two trainers on one workdir would write the same checkpoints and metrics.
-The lock is `WORKDIR/.lock`, created exclusively and holding the owner's
-host and pid; it is removed on every exit path that runs Python code. A
-lock left by a process that no longer exists on this host (after SIGKILL
-or a crash) is taken over; one held from another host cannot be checked
-from here and is refused, naming its holder.
+
+* A local (or mounted) workdir: `WORKDIR/.lock`, an OS file lock (`filelock`:
+  flock on Unix). The holder writes its host, pid and start time into the
+  file, and a refusal names them. The OS drops the lock of a process that
+  ends in any way (SIGKILL included), so no stale lock remains to clear.
+  (flock on NFS is only as good as the NFS server's locking.)
+* A workdir in a bucket (`gs://`, `s3://`) has no file lock. There the lock
+  is the object `WORKDIR/.lock`, created only if absent: a generation
+  precondition on GCS (`ifGenerationMatch=0`), `If-None-Match: *` on S3, so
+  the store itself refuses a second creator, whichever host it runs on. The
+  object holds the same host, pid and start time and is deleted when the
+  run ends. A run killed with SIGKILL leaves it: a later run on the same
+  host takes it over when that pid no longer runs; from another host the
+  refusal says which object to delete.
 """
 
 import contextlib
@@ -13,11 +22,13 @@ import json
 import os
 import signal
 import socket
+import time
 from typing import Iterator
 
 from absl import logging
 
 from glassy_jax import errors
+from glassy_jax import storage
 from glassy_jax.formats import atomic
 
 LOCK_NAME = ".lock"
@@ -37,23 +48,25 @@ def _alive(pid: int) -> bool:
   return True
 
 
-def _take(path: str) -> bool:
-  """Creates the lock file; False if it exists."""
-  try:
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-  except FileExistsError:
-    return False
-  with os.fdopen(fd, "w") as f:
-    json.dump({"host": socket.gethostname(), "pid": os.getpid()}, f)
-  return True
+def _identity() -> bytes:
+  return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                     "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")}).encode()
 
 
 def _holder(path: str) -> dict:
   try:
-    with open(path) as f:
-      return json.load(f)
+    holder = json.loads(storage.read_bytes(path) or b"{}")
   except (OSError, ValueError):  # Being written, or damaged.
     return {}
+  return holder if isinstance(holder, dict) else {}
+
+
+def _refusal(workdir: str, holder: dict, hint: str = "") -> WorkdirLocked:
+  since = f", since {holder['since']}" if holder.get("since") else ""
+  return WorkdirLocked(
+      f"{workdir}: a training run already uses this workdir (host "
+      f"{holder.get('host') or '?'}, pid {holder.get('pid') or '?'}{since}); "
+      f"stop it or choose another --workdir{hint}")
 
 
 @contextlib.contextmanager
@@ -63,40 +76,83 @@ def hold(workdir: str, enabled: bool = True) -> Iterator[None]:
   if not enabled:
     yield
     return
+  with (_object_lock(workdir) if storage.is_url(workdir)
+        else _file_lock(workdir)):
+    # SIGTERM before training handles it itself (data loading) must still
+    # reach the lock's release.
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL:
+      signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+      yield
+    finally:
+      if previous == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _file_lock(workdir: str) -> Iterator[None]:
+  """`filelock` on WORKDIR/.lock; the holder written into the file."""
+  import filelock  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, LOCK_NAME)
+  lock = filelock.FileLock(path, timeout=0)
   try:
     os.makedirs(workdir, exist_ok=True)
-    taken = _take(path)
+    lock.acquire()
+  except filelock.Timeout:
+    raise _refusal(workdir, _holder(path)) from None
   except OSError as e:  # An unwritable workdir: one line naming it.
     raise atomic.write_error(workdir, e) from None
-  while not taken:
+  try:
+    # Through another descriptor: flock belongs to filelock's, which stays
+    # open (and locked) until release.
+    with open(path, "r+b") as f:
+      f.truncate()
+      f.write(_identity())
+    yield
+  finally:
+    with contextlib.suppress(OSError):
+      with open(path, "r+b") as f:
+        f.truncate()  # Nobody holds it now.
+    lock.release()
+
+
+@contextlib.contextmanager
+def _object_lock(workdir: str) -> Iterator[None]:
+  """The lock object WORKDIR/.lock, created only if absent."""
+  storage.makedirs(workdir)  # The backend is there, or one line says so.
+  path = storage.join(workdir, LOCK_NAME)
+  try:
+    taken = storage.create(path, _identity())
+  except storage.StorageError:
+    raise
+  except OSError as e:
+    raise atomic.write_error(workdir, e) from None
+  if not taken:
     holder = _holder(path)
-    host, pid = holder.get("host"), holder.get("pid")
-    if host == socket.gethostname() and isinstance(pid, int) and not _alive(
-        pid):
-      logging.warning("%s: taking over the lock of process %d, which no "
-                      "longer runs", workdir, pid)
-      with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-      taken = _take(path)
-      continue
-    raise WorkdirLocked(
-        f"{workdir}: a training run already uses this workdir (host "
-        f"{host or '?'}, pid {pid or '?'}); stop it or choose another "
-        f"--workdir (remove {path} if that run is gone)")
-  # SIGTERM before training handles it itself (data loading) must still
-  # reach the `finally` below.
-  previous = signal.getsignal(signal.SIGTERM)
-  if previous == signal.SIG_DFL:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    pid = holder.get("pid")
+    if not (holder.get("host") == socket.gethostname() and
+            isinstance(pid, int) and not _alive(pid)):
+      raise _refusal(workdir, holder,
+                     f" (if that run is gone, delete {path})")
+    logging.warning("%s: taking over the lock object of process %d, which "
+                    "no longer runs", workdir, pid)
+    with contextlib.suppress(FileNotFoundError):
+      storage.remove(path)
+    if not storage.create(path, _identity()):  # Another took it meanwhile.
+      raise _refusal(workdir, _holder(path))
+  logging.info("%s is in object storage, where no file lock exists: the "
+               "lock object %s (created only if absent, by a generation "
+               "precondition) keeps a second trainer out; it is deleted "
+               "when this run ends", workdir, path)
   try:
     yield
   finally:
-    if previous == signal.SIG_DFL:
-      signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with contextlib.suppress(OSError):
-      if _holder(path).get("pid") == os.getpid():
-        os.unlink(path)
+    holder = _holder(path)
+    if (holder.get("pid"), holder.get("host")) == (os.getpid(),
+                                                   socket.gethostname()):
+      with contextlib.suppress(OSError):
+        storage.remove(path)
 
 
 def _exit_on_sigterm(signum, frame):

@@ -3,6 +3,7 @@ values, met as a user meets them."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -89,32 +90,44 @@ def test_second_trainer_on_a_workdir_refuses(synthetic_dataset, tmp_path):
                            cwd=REPO, stderr=subprocess.PIPE, text=True)
   try:
     deadline = time.time() + 120
-    while not (workdir / workdir_lock.LOCK_NAME).exists():
+    lock = workdir / workdir_lock.LOCK_NAME
+    while not (lock.exists() and lock.read_text()):  # Holder written.
       assert time.time() < deadline and first.poll() is None
       time.sleep(0.2)
     second = _run_training(*args)
     assert second.returncode == 1
     lines = second.stderr.strip().splitlines()
-    assert lines[-1] == (
-        f"error: {workdir}: a training run already uses this workdir (host "
-        f"{socket.gethostname()}, pid {first.pid}); stop it or choose another "
-        f"--workdir (remove {workdir / workdir_lock.LOCK_NAME} if that run is "
-        "gone)")
+    assert re.fullmatch(
+        re.escape(f"error: {workdir}: a training run already uses this "
+                  f"workdir (host {socket.gethostname()}, pid {first.pid}, "
+                  "since ") + r"[^)]+\); stop it or choose another --workdir",
+        lines[-1]), lines[-1]
   finally:
     first.send_signal(signal.SIGTERM)
     first.wait(120)
-  assert not (workdir / workdir_lock.LOCK_NAME).exists()  # Released.
+  assert lock.read_text() == ""  # Released: nobody named.
+  with workdir_lock.hold(str(workdir)):  # And free.
+    pass
 
 
 def test_lock_of_a_killed_trainer_does_not_block(tmp_path):
-  dead = subprocess.Popen([sys.executable, "-c", "pass"])
-  dead.wait()
-  with open(tmp_path / workdir_lock.LOCK_NAME, "w") as f:
-    json.dump({"host": socket.gethostname(), "pid": dead.pid}, f)
+  """The OS drops a killed holder's file lock; its name left in the file
+  does not block."""
+  holder = subprocess.Popen(
+      [sys.executable, "-c", "import sys; from glassy_jax.training import "
+       "workdir_lock as w\nwith w.hold(sys.argv[1]):\n print(flush=True); "
+       "sys.stdin.read()", str(tmp_path)],
+      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+  holder.stdout.readline()  # It holds the lock.
+  with pytest.raises(workdir_lock.WorkdirLocked, match=f"pid {holder.pid}"):
+    with workdir_lock.hold(str(tmp_path)):
+      pass
+  holder.kill()
+  holder.wait()
   with workdir_lock.hold(str(tmp_path)):
     with open(tmp_path / workdir_lock.LOCK_NAME) as f:
       assert json.load(f)["pid"] == os.getpid()
-  assert not (tmp_path / workdir_lock.LOCK_NAME).exists()
+  assert (tmp_path / workdir_lock.LOCK_NAME).read_text() == ""
 
 
 def test_sigkill_during_a_checkpoint_write_keeps_the_previous(
