@@ -3,12 +3,14 @@
 # other workers from the TPU metadata, so no distributed flags beyond
 # `enabled`.
 #
-#   cluster/tpu_pod.sh TPU_NAME ZONE /mnt/data /mnt/runs/bapst-pod
+#   cluster/tpu_pod.sh TPU_NAME ZONE gs://my-bucket/data gs://my-bucket/runs/bapst-pod
 #
 # The repository and its Python environment must already be on every worker
 # (e.g. `--command="git clone ... && pip install -e ."` with the same ssh
-# pattern). DATA is a local or mounted path every worker can list (each
-# reads only its own files); WORKDIR is written by worker 0 alone.
+# pattern), with the `cloud` extra (pip install -e '.[cloud]') for bucket
+# URLs. DATA is a bucket URL or a mounted path every worker can list (each
+# reads only its own files); WORKDIR, a bucket URL on a pod (its VMs share no
+# disk), is written by worker 0 alone.
 
 set -euo pipefail
 TPU=${1:?usage: cluster/tpu_pod.sh TPU_NAME ZONE DATA_DIR WORKDIR}
