@@ -22,6 +22,7 @@ from ml_collections import config_flags
 
 import glassy_jax
 from glassy_jax import errors
+from glassy_jax import storage
 import glassy_jax.configs
 from glassy_jax.formats import atomic
 from glassy_jax.training import input_pipeline
@@ -42,14 +43,14 @@ def require(args: flags.FlagValues, context: str, *names: str) -> None:
 
 def dataset_directory(path: str, flag: str = "--data") -> str:
   """`path` when it is a directory (a dataset's, with train/ and test/
-  inside); `demo`, unless a directory of that name exists, is the bundled
+  inside; local or a bucket URL); `demo`, unless a directory of that name exists, is the bundled
   demo dataset. Else raises `UsageError`."""
   if path == "demo" and not os.path.exists(path):
     return input_pipeline.DEMO_DATA
-  if os.path.isfile(path):
+  if storage.isfile(path):
     raise UsageError(f"{flag}={path} is a file; {flag} takes a dataset "
                      "directory (with train/ and test/ inside)")
-  if not os.path.isdir(path):
+  if not storage.isdir(path):
     raise UsageError(f"{path}: no such directory")
   return path
 
