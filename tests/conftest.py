@@ -5,7 +5,7 @@ import struct
 
 # Must precede the first `import jax` of the session.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-# Must precede the first `import gcsfs` (glassy_jax.storage says why).
+# Must precede the first `import gcsfs` (glassy_jax.formats.storage says why).
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 import re  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -14,10 +14,10 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # pylint: disable=wrong-import-position
-from glassy_jax import storage
 from glassy_jax.configs import bapst
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data as data_lib
+from glassy_jax.formats import storage
 from glassy_jax.network import model_config
 from glassy_jax.network import models
 from glassy_jax.training import checkpoints

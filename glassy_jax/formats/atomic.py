@@ -8,7 +8,7 @@ would hide shared datasets from other users). A file that cannot be written
 raises `WriteError`, whose one-line message names it (not the temporary name
 the failing call saw) and says why.
 
-A URL (`gs://`, `s3://`, see `glassy_jax.storage`) is written as one object
+A URL (`gs://`, `s3://`, see `glassy_jax.formats.storage`) is written as one object
 upload at the end of the `with` block: an object store shows an object whole
 or not at all, so the same guarantee holds without a rename (which object
 stores do not have).
@@ -20,7 +20,7 @@ import os
 import tempfile
 from typing import IO, Iterator, Optional
 
-from glassy_jax import storage
+from glassy_jax.formats import storage
 
 
 class WriteError(OSError):

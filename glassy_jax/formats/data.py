@@ -23,8 +23,8 @@ import numpy as np
 
 from glassy_jax import errors
 from glassy_jax import progress as progress_lib
-from glassy_jax import storage
 from glassy_jax.formats import atomic
+from glassy_jax.formats import storage
 
 # DeepMind's time indices 0..9: IS = 0.9, 0.8, ..., 0.1 and 1/e.
 NUM_TIME_INDICES = 10

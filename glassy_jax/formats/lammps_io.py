@@ -19,9 +19,9 @@ from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
 
 import numpy as np
 
-from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
+from glassy_jax.formats import storage
 
 # Coordinate column sets, best first: (names, unwrapped, scaled).
 _COORDINATES = ((("xu", "yu", "zu"), True, False),

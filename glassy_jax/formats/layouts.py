@@ -32,8 +32,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from glassy_jax import storage
 from glassy_jax.formats import data
+from glassy_jax.formats import storage
 
 FIELD_DENSITY = 1.2
 _SHIBA = re.compile(r"isoconfig_N(\d+)T([0-9.]+?)_(\d+)_tc(\d+|\*)\.npz$")

@@ -24,11 +24,11 @@ import jraph
 import numpy as np
 
 from glassy_jax import progress as progress_lib
-from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
 from glassy_jax.formats import lammps_io
 from glassy_jax.formats import layouts
+from glassy_jax.formats import storage
 from glassy_jax.network import model_inputs
 from glassy_jax.network import models
 from glassy_jax.physics import graphs

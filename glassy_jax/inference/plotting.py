@@ -23,10 +23,10 @@ import numpy as np
 from PIL import Image
 
 from glassy_jax import errors
-from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data
 from glassy_jax.formats import layouts
+from glassy_jax.formats import storage
 from glassy_jax.inference import apply
 from glassy_jax.scoring import metrics
 

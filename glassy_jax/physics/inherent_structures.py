@@ -28,9 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from glassy_jax import storage
 from glassy_jax.formats import atomic
 from glassy_jax.formats import data as data_lib
+from glassy_jax.formats import storage
 from glassy_jax.physics import graphs
 from glassy_jax.physics import kob_andersen
 

@@ -22,7 +22,7 @@ from ml_collections import config_flags
 
 import glassy_jax
 from glassy_jax import errors
-from glassy_jax import storage
+from glassy_jax.formats import storage
 import glassy_jax.configs
 from glassy_jax.formats import atomic
 from glassy_jax.training import input_pipeline

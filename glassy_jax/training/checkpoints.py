@@ -7,7 +7,7 @@ from the file alone. Files are written to a temporary name and renamed, so a run
 any instant leaves either the previous checkpoint or the new one, never half
 of one (`atomic.py`). Plain numpy files (no pickle) load anywhere without this package.
 A checkpoint path (and the manager's folder) may be a bucket URL, `gs://`
-or `s3://` (`glassy_jax.storage`): there each checkpoint is one object
+or `s3://` (`glassy_jax.formats.storage`): there each checkpoint is one object
 upload, whole or absent, and a damaged one is set aside by a copy and a
 delete.
 
@@ -30,8 +30,8 @@ import jax
 import numpy as np
 
 from glassy_jax import errors
-from glassy_jax import storage
 from glassy_jax.formats import atomic
+from glassy_jax.formats import storage
 from glassy_jax.network import model_config
 from glassy_jax.network import model_inputs
 from glassy_jax.network import tf_checkpoint
@@ -209,7 +209,7 @@ def restore_params(path: str, params: Dict[str, Dict[str, np.ndarray]],
   names the architecture options in which the two networks differ."""
   try:
     return restore(resolve(path), {"params": params})[0]["params"]
-  except CheckpointError as e:
+  except CheckpointError:
     saved = load(resolve(path))[1].model
     differ = [f"{f.name}={getattr(saved, f.name)!r} (this config: "
               f"{getattr(model, f.name)!r})"

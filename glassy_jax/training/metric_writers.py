@@ -8,7 +8,7 @@ which brings tensorboardX) are for watching a run live:
 `tensorboard --logdir WORKDIR`, or the folder above several workdirs to
 compare them.
 
-A workdir in a bucket (`gs://`, `s3://`: `glassy_jax.storage`) holds the
+A workdir in a bucket (`gs://`, `s3://`: `glassy_jax.formats.storage`) holds the
 same files. Object stores cannot append, so there each file is kept in
 memory and its object rewritten whole at every record: an object appears
 whole or not at all, so a killed run still leaves whole lines (and whole
@@ -24,8 +24,8 @@ from typing import Any, Mapping, Sequence
 
 from absl import logging
 
-from glassy_jax import storage
 from glassy_jax.formats import atomic
+from glassy_jax.formats import storage
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -160,7 +160,7 @@ class TensorBoardWriter(MetricWriter):
 
 class _ObjectRecordWriter:
   """tensorboardX's record writer for an object store (any
-  `glassy_jax.storage` URL): the event file in memory, its object rewritten
+  `glassy_jax.formats.storage` URL): the event file in memory, its object rewritten
   whole at each flush (no append there). tensorboardX's own writer for gs://
   needs google-cloud-storage and uploads again from `__del__`, which hangs
   at exit when the store is gone; this one uploads only when asked."""

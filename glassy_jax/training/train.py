@@ -29,8 +29,8 @@ import ml_collections
 import numpy as np
 
 from glassy_jax import errors
-from glassy_jax import storage
 from glassy_jax.formats import atomic
+from glassy_jax.formats import storage
 from glassy_jax.network import models
 from glassy_jax.physics import graphs as graphs_lib
 from glassy_jax.scoring import metrics as metrics_lib

@@ -28,8 +28,8 @@ from typing import Iterator
 from absl import logging
 
 from glassy_jax import errors
-from glassy_jax import storage
 from glassy_jax.formats import atomic
+from glassy_jax.formats import storage
 
 LOCK_NAME = ".lock"
 

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from glassy_jax import storage
+from glassy_jax.formats import storage
 from glassy_jax.inference import apply
 from glassy_jax.network import model_config
 from glassy_jax.training import checkpoints

@@ -1,4 +1,4 @@
-"""glassy_jax.storage: one path type, local or in a bucket (emulators on
+"""glassy_jax.formats.storage: one path type, local or in a bucket (emulators on
 loopback), and the one-line refusals."""
 
 import os
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from glassy_jax import storage
 from glassy_jax.formats import atomic
+from glassy_jax.formats import storage
 from conftest import REPO
 
 
