@@ -18,7 +18,7 @@ from glassy_jax.training import distributed
 from glassy_jax.training import input_pipeline
 from glassy_jax.training import run_config
 from glassy_jax.training import train_step
-import test_layouts
+from formats import test_layouts  # tests/formats: the layouts' writers
 
 
 def _snapshot(seed, n=30, runs=3, box=6.0):
