@@ -17,7 +17,6 @@ from absl import flags
 
 from glassy_jax.programs import cli
 from glassy_jax.simulation import build_dataset
-from glassy_jax.simulation import build_system
 
 
 def _define_flags() -> None:
@@ -36,17 +35,7 @@ def _define_flags() -> None:
   flags.DEFINE_list("times", None, "Time points as times (LJ units, e.g. "
                     "0.5,2,10): the first frame at or after each. Default: "
                     "where Fs(q, t) first drops below 0.9, ..., 0.1 and 1/e.")
-  flags.DEFINE_float("dt", build_system.LJ_TIMESTEP,
-                     "MD timestep of the runs (time = steps * dt).")
-  flags.DEFINE_integer("start_timestep", None,
-                       "The runs' timestep of the structure (default: the "
-                       "runs' first frame, which must equal it).")
-  flags.DEFINE_float("temperature", float("nan"), "Stored in metadata.")
-  flags.DEFINE_float("pressure", float("nan"), "Stored in metadata.")
-  flags.DEFINE_float("q", build_system.SCATTERING_Q,
-                     "Wavenumber of Fs(q, t) (the first peak of S_AA(q)).")
-  flags.DEFINE_bool("allow_partial", False,
-                    "Keep only the Fs values the runs reach.")
+  cli.define_physics_flags()
   flags.mark_flags_as_required(["configurations", "output"])
 
 
@@ -64,10 +53,8 @@ def main(args: flags.FlagValues) -> None:
   rows = build_dataset.build_dataset(
       args.configurations, args.output, initial_name=args.initial,
       runs_pattern=args.runs, test_fraction=args.test_fraction,
-      seed=args.seed, target_times=_times(args.times), dt=args.dt,
-      start_timestep=args.start_timestep, temperature=args.temperature,
-      pressure=args.pressure, q=args.q, allow_partial=args.allow_partial,
-      progress=True)
+      seed=args.seed, target_times=_times(args.times), progress=True,
+      **cli.physics_kwargs(args))
   train = sum(r["split"] == "train" for r in rows)
   print(f"wrote {args.output}: {train} train and {len(rows) - train} test "
         "systems")

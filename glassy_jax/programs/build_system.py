@@ -23,16 +23,7 @@ def _define_flags() -> None:
   flags.DEFINE_string("trajectories", None,
                       "Glob of trajectory dumps (one per trajectory).")
   flags.DEFINE_string("output", None, "System file to write (.pickle/.npz).")
-  flags.DEFINE_float("temperature", float("nan"), "Stored in metadata.")
-  flags.DEFINE_float("pressure", float("nan"), "Stored in metadata.")
-  flags.DEFINE_float("dt", build_system.LJ_TIMESTEP,
-                     "MD timestep (time = steps * dt).")
-  flags.DEFINE_integer("start_timestep", None,
-                       "The runs' timestep of the initial structure "
-                       "(default: the runs' first frame, which must equal "
-                       "it).")
-  flags.DEFINE_bool("allow_partial", False,
-                    "Keep only the IS values the trajectories reach.")
+  cli.define_physics_flags()
   flags.mark_flags_as_required(["initial", "trajectories", "output"])
 
 
@@ -40,10 +31,8 @@ def main(args: flags.FlagValues) -> None:
   paths = sorted(glob.glob(args.trajectories))
   if not paths:
     raise data.DataError(f"no files match {args.trajectories}")
-  system = build_system.build_system_from_dumps(
-      args.initial, paths, temperature=args.temperature,
-      pressure=args.pressure, dt=args.dt, start_timestep=args.start_timestep,
-      allow_partial=args.allow_partial)
+  system, _ = build_system.build_system_from_dumps(
+      args.initial, paths, **cli.physics_kwargs(args))
   data.write_system(args.output, system)
   print(f"wrote {args.output}: {len(system['positions'])} atoms, "
         f"{len(paths)} trajectories")

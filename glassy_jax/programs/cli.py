@@ -13,7 +13,7 @@ import importlib.util
 import logging as python_logging
 import os
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -25,6 +25,7 @@ from glassy_jax import errors
 from glassy_jax.formats import storage
 import glassy_jax.configs
 from glassy_jax.formats import atomic
+from glassy_jax.simulation import build_system
 from glassy_jax.training import input_pipeline
 
 CONFIG_DIR = os.path.dirname(glassy_jax.configs.__file__)
@@ -60,6 +61,35 @@ def define_checkpoint_flag() -> None:
   flags.DEFINE_string("checkpoint", None,
                       "Project checkpoint (.npz), TF checkpoint prefix or "
                       "bundled name (t044_s09).")
+
+
+# The flags `define_physics_flags` defines: keywords of
+# `build_system.build_system_from_dumps` (and of `build_dataset`).
+PHYSICS_FLAGS = ("temperature", "pressure", "dt", "start_timestep", "q",
+                 "allow_partial")
+
+
+def define_physics_flags() -> None:
+  """The runs' physics, for the programs that build systems from LAMMPS
+  dumps (build_system, build_dataset): defined once so that both take the
+  same flags with the same meaning. `physics_kwargs` reads them."""
+  flags.DEFINE_float("temperature", float("nan"), "Stored in metadata.")
+  flags.DEFINE_float("pressure", float("nan"), "Stored in metadata.")
+  flags.DEFINE_float("dt", build_system.LJ_TIMESTEP,
+                     "MD timestep of the runs (time = steps * dt).")
+  flags.DEFINE_integer("start_timestep", None,
+                       "The runs' timestep of the initial structure "
+                       "(default: the runs' first frame, which must equal "
+                       "it).")
+  flags.DEFINE_float("q", build_system.SCATTERING_Q,
+                     "Wavenumber of Fs(q, t) (the first peak of S_AA(q)).")
+  flags.DEFINE_bool("allow_partial", False,
+                    "Keep only the Fs values the runs reach.")
+
+
+def physics_kwargs(args: flags.FlagValues) -> Dict[str, Any]:
+  """The flags of `define_physics_flags` as keyword arguments."""
+  return {name: getattr(args, name) for name in PHYSICS_FLAGS}
 
 
 def named_configs() -> List[str]:

@@ -3,7 +3,7 @@
 Each configuration is a folder holding its equilibrated structure
 (`start.data`) and its isoconfigurational runs (`run_*.dump`), as
 examples/lammps/ writes them. `build_dataset` turns every one into a system
-(`build_system.build_system_with_details`, with all of its checks), splits
+(`build_system.build_system_from_dumps`, with all of its checks), splits
 them into train and test with a seeded shuffle, and writes DeepMind's layout
 
   OUTPUT/train/aggregated-000.pickle, OUTPUT/test/aggregated-003.pickle, ...
@@ -191,7 +191,7 @@ def build_dataset(patterns: Sequence[str], output: str,
         and os.path.exists(path)):
       logging.info("%s: built already (%s)", configuration.name, path)
       continue
-    system, details = build_system.build_system_with_details(
+    system, details = build_system.build_system_from_dumps(
         configuration.initial, configuration.runs,
         temperature=temperature, pressure=pressure, dt=dt,
         start_timestep=start_timestep, q=q, allow_partial=allow_partial,

@@ -53,7 +53,7 @@ MIN_RUNS = 10
 
 
 class Details(NamedTuple):
-  """What `build_system_with_details` saw besides the system itself."""
+  """What `build_system_from_dumps` saw besides the system itself."""
   start_timestep: int  # The runs' timestep of the initial structure (t0).
   first_frame_is_initial: bool  # t0 found by comparing frames, not given.
   timesteps: List[int]  # Sampled frames after t0, as in `time[1:]`.
@@ -72,8 +72,11 @@ def build_system_from_dumps(
     fluid: str = "Kob Andersen", dt: float = LJ_TIMESTEP,
     start_timestep: Optional[int] = None, q: float = SCATTERING_Q,
     allow_partial: bool = False,
-    target_times: Optional[Sequence[float]] = None) -> Dict[str, object]:
-  """One system in DeepMind's format from isoconfigurational trajectories.
+    target_times: Optional[Sequence[float]] = None
+) -> Tuple[Dict[str, object], Details]:
+  """One system in DeepMind's format from isoconfigurational trajectories,
+  and what was seen on the way (`Details`, which `build_dataset`'s summary
+  shows).
 
   Args:
     initial: dump or data file with the equilibrated structure.
@@ -100,27 +103,11 @@ def build_system_from_dumps(
       `is_values[i]` is Fs there.
 
   Returns:
-    A dict `data.write_system` accepts. `time_indices[i]` is the first
-    sampled frame (index into `time`, where `time[0] = 0` is `initial`) at
-    which Fs of the A particles, averaged over trajectories, is below
-    `is_values[i]`.
+    (system, details): `system` is a dict `data.write_system` accepts, in
+    which `time_indices[i]` is the first sampled frame (index into `time`,
+    where `time[0] = 0` is `initial`) at which Fs of the A particles,
+    averaged over trajectories, is below `is_values[i]`.
   """
-  return build_system_with_details(
-      initial, trajectory_files, times=times, temperature=temperature,
-      pressure=pressure, fluid=fluid, dt=dt, start_timestep=start_timestep,
-      q=q, allow_partial=allow_partial, target_times=target_times)[0]
-
-
-def build_system_with_details(
-    initial: str, trajectory_files: Sequence[str],
-    times: Optional[Sequence[float]] = None,
-    temperature: float = float("nan"), pressure: float = float("nan"),
-    fluid: str = "Kob Andersen", dt: float = LJ_TIMESTEP,
-    start_timestep: Optional[int] = None, q: float = SCATTERING_Q,
-    allow_partial: bool = False,
-    target_times: Optional[Sequence[float]] = None
-) -> Tuple[Dict[str, object], Details]:
-  """`build_system_from_dumps`, and what it saw (`Details`)."""
   start = lammps_io.read_structure(initial)
   if not trajectory_files:
     raise data.DataError(f"{initial}: no trajectory files given")

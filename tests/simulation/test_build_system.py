@@ -50,8 +50,8 @@ def _synthetic_set(tmp_path, wrapped):
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_builder_matches_hand_computation(tmp_path, wrapped):
   initial, paths, start, disp, velocities = _synthetic_set(tmp_path, wrapped)
-  system = build_system.build_system_from_dumps(initial, paths,
-                                             temperature=0.44)
+  system, _ = build_system.build_system_from_dumps(initial, paths,
+                                                temperature=0.44)
   is_a = start.types == 0
   fs = np.mean([[np.mean(np.cos(7.25 * d[is_a])) for d in per_traj]
                 for per_traj in disp], axis=0)
@@ -79,8 +79,8 @@ def test_builder_short_trajectories(tmp_path):
     lammps_io.write_dump(path, lammps_io.read_dump(path)[:5])
   with pytest.raises(data.DataError, match=r"never below .*0\.1"):
     build_system.build_system_from_dumps(initial, paths)
-  system = build_system.build_system_from_dumps(initial, paths,
-                                             allow_partial=True)
+  system, _ = build_system.build_system_from_dumps(initial, paths,
+                                                allow_partial=True)
   assert 0 < len(system["time_indices"]) < 10
   assert data.num_targets(system) == len(system["is_values"])
   assert max(system["time_indices"]) <= 4

@@ -88,7 +88,7 @@ def cases(tmp_path_factory):
 
 def _build(cases, runs, **kwargs):
   return build_system.build_system_from_dumps(
-      str(cases / "start.data"), [str(cases / r) for r in runs], **kwargs)
+      str(cases / "start.data"), [str(cases / r) for r in runs], **kwargs)[0]
 
 
 def _runs_named(prefix, n):
