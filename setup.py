@@ -49,6 +49,9 @@ setuptools.setup(
         "ml-collections",
         "numpy",
         "optax",
+        # Training checkpoints (training/checkpoints.py): async saves,
+        # coordinated across hosts; ~100 MiB with tensorstore.
+        "orbax-checkpoint>=0.11",
         "scipy",
         "tqdm",
     ],

@@ -208,6 +208,20 @@ def read_scalars(logdir):
   return scalars
 
 
+def truncate_checkpoint(step_directory):
+  """A failing disk's copy of a run's (orbax) checkpoint, locally or in a
+  bucket: every array file of its state cut to 4 bytes."""
+  state = storage.join(step_directory, "state")
+  folders = [storage.join(state, "d")] + [
+      storage.join(state, name, "d") for name in storage.listdir(state)
+      if name.startswith("ocdbt.process_")]
+  files = [storage.join(folder, name) for folder in folders
+           for name in storage.listdir(folder)]
+  assert files, step_directory
+  for path in files:
+    storage.write_bytes(path, storage.read_bytes(path)[:4])
+
+
 def make_random_checkpoint(path, time_indices=(), **metadata):
   """A Bapst checkpoint with random TF1-scaled parameters; network, params.
 

@@ -38,6 +38,17 @@ from glassy_jax import errors
 # and without the API (an emulator, no egress) each call waits 60 s. Must be
 # set before gcsfs is imported.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+try:
+  # pylint: disable-next=g-import-not-at-top
+  import fsspec.config
+  # Folder listings are read fresh: orbax (through etils.epath) holds its
+  # own gcsfs instance, whose cached listings would still show a checkpoint
+  # set aside by this module's.
+  for _name in ("gs", "gcs", "s3"):
+    fsspec.config.conf.setdefault(_name, {}).setdefault(
+        "use_listings_cache", False)
+except ImportError:  # Local paths only; URLs then say what to install.
+  pass
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # Scheme -> (module that provides it, pip package).
@@ -208,8 +219,8 @@ def remove(path: str) -> None:
 
 
 def rename(source: str, destination: str) -> None:
-  """Moves a file: `os.replace` locally, a copy then a delete on an object
-  store (not atomic there: for rare moves, never for commits)."""
+  """Moves a file or folder: `os.replace` locally, a copy then a delete on
+  an object store (not atomic there: for rare moves, never for commits)."""
   if not is_url(source) and not is_url(destination):
     os.replace(local(source), local(destination))
     return
@@ -217,8 +228,10 @@ def rename(source: str, destination: str) -> None:
     raise StorageError(f"cannot move {source} to {destination}: another "
                        "store")
   fs, inner = filesystem(source)
-  fs.copy(inner, filesystem(destination)[1])
-  fs.rm_file(inner)
+  folder = fs.isdir(inner)
+  fs.copy(inner, filesystem(destination)[1], recursive=folder)
+  fs.rm(inner, recursive=folder)
+
 
 
 @contextlib.contextmanager

@@ -59,8 +59,10 @@ def dataset_directory(path: str, flag: str = "--data") -> str:
 def define_checkpoint_flag() -> None:
   """`--checkpoint`, read by `checkpoints.load_params`: the forms it takes."""
   flags.DEFINE_string("checkpoint", None,
-                      "Project checkpoint (.npz), TF checkpoint prefix or "
-                      "bundled name (t044_s09).")
+                      "A run's checkpoints directory (its newest step), one "
+                      "step directory (ckpt_000000120), a .npz checkpoint "
+                      "(best.npz), a TF checkpoint prefix or a bundled name "
+                      "(t044_s09); local or a gs:// URL.")
 
 
 # The flags `define_physics_flags` defines: keywords of

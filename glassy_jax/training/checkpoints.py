@@ -1,15 +1,22 @@
-"""Checkpoints: one `.npz` per checkpoint, written atomically.
+"""Checkpoints in two forms, read by one loader (`load`, `restore`).
 
-A checkpoint holds a pytree of arrays (the training state, or parameters
-alone) plus its `CheckpointMetadata` as JSON: the model config, the target
-time index and statistics, the step. `apply`/`evaluate` rebuild the network
-from the file alone. Files are written to a temporary name and renamed, so a run killed at
-any instant leaves either the previous checkpoint or the new one, never half
-of one (`atomic.py`). Plain numpy files (no pickle) load anywhere without this package.
-A checkpoint path (and the manager's folder) may be a bucket URL, `gs://`
-or `s3://` (`glassy_jax.formats.storage`): there each checkpoint is one object
-upload, whole or absent, and a damaged one is set aside by a copy and a
-delete.
+Both hold a pytree of arrays (the training state, or parameters alone),
+flattened to a dict keyed by tree path, plus its `CheckpointMetadata` as
+JSON: the model config, the target time index and statistics, the step.
+`apply`/`evaluate` rebuild the network from either form alone.
+
+* A run's checkpoints, `DIR/ckpt_<step>/`, go through orbax-checkpoint
+  (`CheckpointManager`), the JAX ecosystem's checkpointer: every process
+  takes part in a save, saves run in the background, and a step directory
+  counts only once complete (a temporary name renamed locally, a commit
+  marker in a bucket), so a run killed at any instant resumes from the last
+  complete one.
+* One `.npz` file: the run's best network (`best.npz`), the bundled
+  published one, converted TF checkpoints. Written atomically (`atomic.py`);
+  numpy alone reads it, without this package or orbax.
+
+Paths may be bucket URLs, `gs://` (both forms) or `s3://` (`.npz` only:
+orbax's paths library has no S3 backend), see `glassy_jax.formats.storage`.
 
 Checkpoints shipped with the package (`pretrained/`, see NOTICE) are also
 found by name: `t044_s09` is DeepMind's published network, converted.
@@ -25,9 +32,12 @@ import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from absl import flags
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
+import orbax.checkpoint as ocp
 
 from glassy_jax import errors
 from glassy_jax.formats import atomic
@@ -39,7 +49,12 @@ from glassy_jax.network import tf_checkpoint
 METADATA_KEY = "__metadata__"
 PRETRAINED_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
-_STEP_FILE = re.compile(r"ckpt-(\d+)\.npz")
+# A run's step directories, `ckpt_000000120`; each holds two orbax items.
+_STEP_NAMES = ocp.step.standard_name_format(step_prefix="ckpt",
+                                            step_format_fixed_length=9)
+_STATE, _METADATA = "state", "metadata"
+# A run's checkpoints before orbax (glassy_jax 0.2): `ckpt-000000120.npz`.
+_NPZ_STEP_FILE = re.compile(r"ckpt-\d+\.npz")
 
 
 class CheckpointError(errors.UserError, ValueError):
@@ -132,7 +147,7 @@ def _flatten(tree: Any) -> Dict[str, np.ndarray]:
 
 
 def save(path: str, tree: Any, metadata: CheckpointMetadata) -> None:
-  """Writes `tree` and `metadata` to `path` atomically."""
+  """Writes `tree` and `metadata` to the `.npz` file `path`, atomically."""
   arrays = _flatten(tree)
   arrays[METADATA_KEY] = np.asarray(json.dumps(metadata.to_json()))
   with atomic.atomic_write(path) as f:
@@ -156,29 +171,76 @@ def resolve(path: str) -> str:
   return path
 
 
+def is_step_directory(path: str) -> bool:
+  """Whether `path` is one of a run's orbax step directories."""
+  return storage.isdir(storage.join(path, _STATE))
+
+
+def _read_npz(path: str) -> Tuple[Dict[str, np.ndarray], Any]:
+  with storage.open_file(path, "rb") as f, np.load(
+      f, allow_pickle=False) as z:
+    arrays = {k: z[k] for k in z.files}
+  return arrays, json.loads(str(arrays.pop(METADATA_KEY)))
+
+
+def _for_orbax(path: str) -> str:
+  """`path` as orbax takes it: a URL, or an absolute local path."""
+  return path if storage.is_url(path) else os.path.abspath(
+      storage.local(path))
+
+
+def _read_step(path: str) -> Tuple[Dict[str, np.ndarray], Any]:
+  """The arrays of step directory `path`, restored as numpy arrays into a
+  template made from the shapes it records (our own check then compares
+  them with the network's: orbax would cast a mismatched template)."""
+  path = _for_orbax(path)
+  checkpointer = ocp.Checkpointer(ocp.CompositeCheckpointHandler(**{
+      _STATE: ocp.StandardCheckpointHandler(),
+      _METADATA: ocp.JsonCheckpointHandler()}))
+  stored = checkpointer.metadata(path).item_metadata
+  if stored is None or stored.get(_STATE) is None:
+    raise KeyError(f"no readable {_STATE} item")
+  template = {key: np.empty(value.shape, value.dtype)
+              for key, value in stored[_STATE].tree.items()}
+  restored = checkpointer.restore(path, args=ocp.args.Composite(**{
+      _STATE: ocp.args.StandardRestore(template),
+      _METADATA: ocp.args.JsonRestore()}))
+  return dict(restored[_STATE]), restored[_METADATA]
+
+
 def load(path: str) -> Tuple[Dict[str, np.ndarray], CheckpointMetadata]:
   """The flat arrays (keyed by tree path) and the metadata of a checkpoint.
 
-  `path` is a file (or URL) or the name of a bundled checkpoint.
+  `path` is an `.npz` file, a run's step directory (`ckpt_<step>`) or its
+  checkpoints directory (the newest step), a URL of one of these, or the
+  name of a bundled checkpoint.
   """
   path = resolve(path)
-  if not storage.isfile(path):
+  if storage.isdir(path) and not is_step_directory(path):
+    latest = CheckpointManager.latest_in(path)
+    if latest is None:
+      raise CheckpointError(f"{path}: a directory without checkpoints")
+    path = latest
+  if not (storage.isfile(path) or is_step_directory(path)):
     raise CheckpointError(f"{path}: no such checkpoint (bundled ones, usable "
                           f"by name: {', '.join(bundled_names())})")
+  step = is_step_directory(path)
+  # Damage: in a step, tensorstore's ValueErrors (OUT_OF_RANGE, DATA_LOSS,
+  # NOT_FOUND), bad JSON, a missing item (KeyError); in an npz (truncated
+  # zips, foreign files) error types of every kind.
+  damage = (ValueError, KeyError, OSError) if step else Exception
   try:
-    with storage.open_file(path, "rb") as f, np.load(
-        f, allow_pickle=False) as z:
-      arrays = {k: z[k] for k in z.files}
-    metadata = json.loads(str(arrays.pop(METADATA_KEY)))
-  except Exception as e:  # Truncated zips, foreign files: many error types.
-    detail = " ".join(f"{type(e).__name__}: {e}".split())
+    arrays, metadata = _read_step(path) if step else _read_npz(path)
+  except damage as e:
+    detail = " ".join(f"{type(e).__name__}: {e}".split())[:400]
     raise CheckpointError(f"{path}: damaged or not a glassy_jax checkpoint "
                           f"({detail})") from None
   return arrays, CheckpointMetadata.from_json(metadata, path)
 
 
 def restore(path: str, template: Any) -> Tuple[Any, CheckpointMetadata]:
-  """Loads `path` into the structure of `template`, checking every shape."""
+  """Loads `path` into the structure of `template`, checking every shape
+  and dtype."""
   arrays, metadata = load(path)
   leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
   restored = []
@@ -190,10 +252,13 @@ def restore(path: str, template: Any) -> Tuple[Any, CheckpointMetadata]:
     if value.shape != np.shape(leaf):
       raise CheckpointError(f"{path}: {key} has shape {value.shape}, the "
                             f"model expects {np.shape(leaf)}")
+    if value.dtype != np.asarray(leaf).dtype:
+      raise CheckpointError(f"{path}: {key} has dtype {value.dtype}, the "
+                            f"model expects {np.asarray(leaf).dtype}")
     if np.issubdtype(value.dtype, np.floating) and not np.all(
         np.isfinite(value)):
       raise CheckpointError(f"{path}: {key} holds NaN or inf")
-    restored.append(value.astype(np.asarray(leaf).dtype))
+    restored.append(value)
   return jax.tree_util.tree_unflatten(treedef, restored), metadata
 
 
@@ -236,48 +301,100 @@ def params_from_arrays(arrays: Dict[str, np.ndarray],
   return params
 
 
-class CheckpointManager:
-  """Keeps the last `keep` checkpoints of a run and its best one.
+def check_run_directory(directory: str) -> None:
+  """Refuses, in one line, a place orbax cannot keep a run's checkpoints:
+  called before a run takes its workdir, so nothing is created there."""
+  if storage.scheme(directory) == "s3":
+    raise CheckpointError(
+        f"{directory}: orbax-checkpoint cannot write to s3:// (its paths "
+        "library, etils.epath, has no S3 backend); put the workdir on gs:// "
+        "or a mounted file system. s3:// serves data, init_from and "
+        "apply/evaluate files")
 
-  Files: `DIR/ckpt-<step>.npz` and `DIR/best.npz`.
+
+def _use_thread_safe_barriers() -> None:
+  """Has orbax sync hosts through the coordination service's barriers.
+
+  Its default barrier is a device collective, and it syncs from its
+  background save threads too: such a collective then pairs, across hosts,
+  with the wrong one of the main thread's (the training step's, or our
+  stop decision's). Seen on two CPU processes: the stop decision read
+  differently by the two hosts, then a barrier-name mismatch. The
+  coordination service's barriers are safe from any thread.
+  """
+  flags.FLAGS["experimental_orbax_use_distributed_barrier"].parse(True)
+
+
+class CheckpointManager:
+  """A run's last `keep` checkpoints, through orbax-checkpoint, and its best
+  network as one `.npz` file.
+
+  Files: `DIR/ckpt_<step>/` and `DIR/best.npz`. Every process calls `save`
+  and `restore_latest` (orbax coordinates the hosts: one writes what all
+  share); with `async_save` a save returns once the arrays are copied, and
+  writes in the background. `close` waits for the last save.
   """
 
-  def __init__(self, directory: str, keep: int = 3):
+  def __init__(self, directory: str, keep: int = 3, async_save: bool = True):
+    check_run_directory(directory)
     self.directory = directory
-    self.keep = max(1, keep)
+    if jax.process_count() > 1:
+      _use_thread_safe_barriers()
+    self._orbax = ocp.CheckpointManager(
+        _for_orbax(directory), item_names=(_STATE, _METADATA),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=max(1, keep), step_name_format=_STEP_NAMES,
+            enable_async_checkpointing=async_save, create=True))
+
+  @classmethod
+  def latest_in(cls, directory: str) -> Optional[str]:
+    """The newest step directory under the existing `directory`."""
+    with cls(directory, async_save=False) as manager:
+      return manager.latest_path()
 
   @property
   def best_path(self) -> str:
     return storage.join(self.directory, "best.npz")
 
-  def steps(self):
-    found = []
-    for name in storage.listdir(self.directory):
-      match = _STEP_FILE.fullmatch(name)
-      if match:
-        found.append(int(match.group(1)))
-    return sorted(found)
+  def steps(self) -> List[int]:
+    """The complete checkpoints' steps, read from storage now."""
+    self._orbax.reload()
+    return sorted(self._orbax.all_steps())
 
   def latest_path(self) -> Optional[str]:
     steps = self.steps()
     return self._path(steps[-1]) if steps else None
 
+  def refuse_npz_steps(self) -> None:
+    """A workdir of glassy_jax 0.2 holds `ckpt-<step>.npz` files, which
+    orbax does not list: one line, rather than a silent fresh start."""
+    older = sorted(name for name in storage.listdir(self.directory)
+                   if _NPZ_STEP_FILE.fullmatch(name))
+    if older and not self.steps():
+      raise CheckpointError(
+          f"{self.directory}: holds checkpoints of glassy_jax 0.2 "
+          f"({older[-1]}, ...), which this version does not resume from; "
+          "start a new workdir, with --config.init_from=" +
+          storage.join(self.directory, "best.npz") + " to keep the network")
+
+  def _path(self, step: int) -> str:
+    return storage.join(self.directory, _STEP_NAMES.build_name(step))
+
   def restore_latest(self, template: Any
                      ) -> Tuple[Any, CheckpointMetadata, str]:
     """The newest checkpoint that reads into `template`, and its path. An
-    unreadable one (truncated, not an npz, wrong shapes, non-finite values)
-    is renamed aside to `NAME.damaged`, kept, with a warning saying why,
-    and the next older one is tried; none readable is an error."""
+    unreadable one (damaged files, wrong shapes, non-finite values) is
+    renamed aside to `NAME.damaged`, kept, with a warning saying why, and
+    the next older one is tried; none readable is an error."""
+    self.wait()
     damaged = []
     for step in reversed(self.steps()):
       path = self._path(step)
       try:
         tree, metadata = restore(path, template)
       except CheckpointError as e:
-        aside = path + ".damaged"
-        storage.rename(path, aside)
-        damaged.append(aside)
-        logging.warning("skipping %s, kept as %s: %s", path, aside, e)
+        damaged.append(self._set_aside(path))
+        logging.warning("skipping %s, kept as %s: %s", path, damaged[-1], e)
         continue
       if damaged:
         logging.warning("resuming from the older %s", path)
@@ -286,19 +403,42 @@ class CheckpointManager:
         f"{self.directory}: no readable checkpoint to resume from"
         + (f" (damaged ones kept as {', '.join(damaged)})" if damaged else ""))
 
-  def _path(self, step: int) -> str:
-    return storage.join(self.directory, f"ckpt-{step:09d}.npz")
+  def _set_aside(self, path: str) -> str:
+    """Renames `path` to `path.damaged` (process 0; the others wait)."""
+    aside = path + ".damaged"
+    if jax.process_index() == 0:
+      storage.rename(path, aside)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f"set aside {path}")
+    return aside
 
   def save(self, step: int, tree: Any, metadata: CheckpointMetadata) -> str:
-    path = self._path(step)
-    save(path, tree, dataclasses.replace(metadata, step=step))
-    for old in self.steps()[:-self.keep]:
-      storage.remove(self._path(old))
-    return path
+    """Saves step `step` (every process calls this); the oldest beyond
+    `keep` are deleted once it is complete."""
+    self._orbax.save(step, args=ocp.args.Composite(**{
+        _STATE: ocp.args.StandardSave(_flatten(tree)),
+        _METADATA: ocp.args.JsonSave(
+            dataclasses.replace(metadata, step=step).to_json())}),
+                     force=True)
+    return self._path(step)
 
   def save_best(self, step: int, tree: Any,
                 metadata: CheckpointMetadata) -> None:
+    """Writes `best.npz` (call it from one process)."""
     save(self.best_path, tree, dataclasses.replace(metadata, step=step))
+
+  def wait(self) -> None:
+    """Returns once the background save, if any, is complete."""
+    self._orbax.wait_until_finished()
+
+  def close(self) -> None:
+    self._orbax.close()
+
+  def __enter__(self) -> "CheckpointManager":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
 
 
 def load_tf(prefix: str, time_index: int = 0
@@ -312,8 +452,9 @@ def load_tf(prefix: str, time_index: int = 0
 
 def load_params(path: str) -> Tuple[Dict[str, Dict[str, np.ndarray]],
                                     CheckpointMetadata]:
-  """Haiku parameters and metadata of a checkpoint: a file (training or
-  converted), the name of a bundled one, or a TF prefix (`load_tf`).
+  """Haiku parameters and metadata of a checkpoint: any form `load` reads
+  (a `.npz`, a run's step or checkpoints directory, a bundled name), or a
+  TF prefix (`load_tf`).
 
   Every checkpoint saves a dict whose `params` entry is the Haiku params.
   """

@@ -9,7 +9,7 @@ sizes at start-up, evaluation results, a stop flag). `replicate` and
 `unreplicate` move the training state between the host and the local devices.
 """
 
-from typing import Any
+from typing import Any, Tuple
 
 from absl import logging
 import jax
@@ -71,16 +71,13 @@ def allgather_rows(rows: np.ndarray) -> np.ndarray:
   return joined.view(rows.dtype).reshape((-1,) + rows.shape[1:])
 
 
-def any_process(flag: bool) -> bool:
-  """True when `flag` is true on any process (e.g. one host got SIGTERM)."""
+def any_process(*flags: bool) -> Tuple[bool, ...]:
+  """Each flag, true when it is true on any process (e.g. one host got
+  SIGTERM): one exchange for all of them."""
   if jax.process_count() == 1:
-    return flag
-  return bool(multihost_utils.process_allgather(np.int32(flag)).any())
-
-
-def broadcast_from_first(tree: Any) -> Any:
-  """Process 0's `tree` on every process (same structure and shapes)."""
-  return multihost_utils.broadcast_one_to_all(tree)
+    return flags
+  gathered = multihost_utils.process_allgather(np.array(flags, np.int32))
+  return tuple(bool(flag) for flag in gathered.any(axis=0))
 
 
 def replicate(tree: Any, num_devices: int = 0) -> Any:

@@ -232,6 +232,9 @@ class TrainConfig(_Section):
   log_every: int = 100
   checkpoint_every: int = 1000
   keep_checkpoints: int = 3
+  # Checkpoints are written in the background while training goes on
+  # (orbax-checkpoint); False: each save finishes before the next step.
+  async_checkpoints: bool = True
   seed: int = 42
   # False (a departure): best.npz is the latest evaluated state, so that a
   # run on all training files picks nothing on the test split.

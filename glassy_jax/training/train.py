@@ -10,8 +10,10 @@ exact.
 
 Multi-host (`distributed.enabled`, see glassy_jax/training/distributed.py): the
 global batch is P processes x local devices x graphs per device, and the
-pmapped psum sums over all of them. Only process 0 writes checkpoints and
-metrics; it restores a checkpoint and broadcasts it. A checkpoint holds
+pmapped psum sums over all of them. Every process takes part in saving and
+restoring checkpoints (orbax-checkpoint coordinates them, so the workdir is
+storage all hosts share: a bucket or a network file system); only process 0
+writes metrics, `best.npz` and the report. A checkpoint holds
 params, optimiser state and step, not the layout, so a run resumes on any
 number of hosts; steps per epoch, and with them the data order and
 epoch-based schedules, then follow the new layout.
@@ -66,10 +68,10 @@ def evaluate(predict, params: hk.Params, dataset: input_pipeline.Dataset,
 
 
 class _StopRequest:
-  """Turns SIGINT/SIGTERM into a flag checked between steps."""
+  """Turns SIGINT/SIGTERM into a reason to stop, checked between steps."""
 
   def __init__(self):
-    self.signal = None
+    self.reason = None  # E.g. "signal 15".
     self._previous = {}
 
   def __enter__(self):
@@ -79,7 +81,7 @@ class _StopRequest:
 
   def _handle(self, signum, frame):
     del frame
-    self.signal = signum
+    self.reason = f"signal {signum}"
 
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
@@ -94,7 +96,7 @@ class TrainingDiverged(errors.UserError, RuntimeError):
 class _Run(NamedTuple):
   """What a run fixes at its start."""
   config: run_config.RunConfig
-  chief: bool  # Process 0: writes every file; the others only compute.
+  chief: bool  # Process 0: writes metrics, best.npz, the report.
   data: input_pipeline.TrainingData
   total_steps: int
   manager: checkpoints.CheckpointManager
@@ -134,7 +136,7 @@ def _setup(config: run_config.RunConfig, workdir: str
   params = network.init(init_key, first.graph)
   if model.descriptor_readout:
     params = start_from_ridge(params, data)
-  if config.init_from and chief:  # The others receive it at the start.
+  if config.init_from:  # Every process: all start from the same state.
     params = checkpoints.restore_params(config.init_from, params, model)
     logging.info("initialised parameters from %s", config.init_from)
   logging.info("model: %d parameters", hk.data_structures.tree_size(params))
@@ -151,7 +153,7 @@ def _setup(config: run_config.RunConfig, workdir: str
       config=config, chief=chief, data=data, total_steps=total_steps,
       manager=checkpoints.CheckpointManager(
           storage.join(workdir, "checkpoints"),
-          config.train.keep_checkpoints),
+          config.train.keep_checkpoints, config.train.async_checkpoints),
       metadata=metadata,
       train_step=train_step_lib.make_train_step(
           network, optimizer, config.train.augment_rotations,
@@ -190,23 +192,19 @@ def start_from_ridge(params: hk.Params,
 
 def _restore_latest(run: _Run, template: train_step_lib.TrainState
                     ) -> Tuple[train_step_lib.TrainState, float]:
-  """The newest readable checkpoint and its best metric: process 0 reads it
-  and sends it to the others."""
-  best_metric = -np.inf
-  if run.chief:
-    restored, saved, _ = run.manager.restore_latest(template._asdict())
-    template = train_step_lib.TrainState(**restored)
-    best_metric = saved.best_metric
-  state = distributed.broadcast_from_first(template._asdict())
-  return train_step_lib.TrainState(**state), best_metric
+  """The newest readable checkpoint and its best metric (every process
+  reads it)."""
+  restored, saved, _ = run.manager.restore_latest(template._asdict())
+  return train_step_lib.TrainState(**restored), saved.best_metric
 
 
 def _start_or_resume(run: _Run, state: train_step_lib.TrainState
                      ) -> Tuple[train_step_lib.TrainState, float]:
   """Resumes from the workdir's last checkpoint; a new run first saves step
   0, where a divergence in the first interval rolls back to."""
-  resuming = run.chief and run.manager.latest_path() is not None
-  if run.chief and not resuming:
+  resuming = run.manager.latest_path() is not None
+  if not resuming:
+    run.manager.refuse_npz_steps()
     run.manager.save(0, state._asdict(), run.metadata)
   state, best = _restore_latest(run, state)
   if run.chief:
@@ -221,8 +219,7 @@ def _rollback(run: _Run, state: Any, rollbacks: int, skipped: int,
   """Too many non-finite steps: the last checkpoint, with the learning rate
   scaled by `train.rollback_lr_factor` (host state)."""
   train = run.config.train
-  if rollbacks > train.max_rollbacks or (run.chief and
-                                         not run.manager.steps()):
+  if rollbacks > train.max_rollbacks or not run.manager.steps():
     raise TrainingDiverged(
         f"{skipped} non-finite steps before step {step} after "
         f"{rollbacks - 1} rollbacks; lower "
@@ -290,6 +287,7 @@ def train_and_evaluate(config: Union[ml_collections.ConfigDict,
   `train.max_rollbacks` times.
   """
   config = run_config.RunConfig.of(config)  # Before any work.
+  checkpoints.check_run_directory(storage.join(workdir, "checkpoints"))
   # One trainer per workdir; only process 0 writes, so only it locks.
   with workdir_lock.hold(workdir, enabled=jax.process_index() == 0):
     return _train_and_evaluate(config, workdir)
@@ -298,8 +296,15 @@ def train_and_evaluate(config: Union[ml_collections.ConfigDict,
 def _train_and_evaluate(config: run_config.RunConfig,
                         workdir: str) -> Dict[str, float]:
   started = time.time()  # For `elapsed_s` and `train.time_budget_s`.
-  train = config.train
   run, state = _setup(config, workdir)
+  with run.manager:  # Closing it waits for the last background save.
+    return _train_loop(run, state, workdir, started)
+
+
+def _train_loop(run: _Run, state: train_step_lib.TrainState, workdir: str,
+                started: float) -> Dict[str, float]:
+  config = run.config
+  train = config.train
   state, best = _start_or_resume(run, state)
   batches = input_pipeline.TrainBatches(run.data, train.seed,
                                         train.graphs_per_device,
@@ -315,7 +320,7 @@ def _train_and_evaluate(config: run_config.RunConfig,
       interval.pending.append(step_metrics)
       step += 1
       last = step == run.total_steps
-      stopping = _should_stop(step, train, stop, started)
+      stopping = _should_stop(step, run, stop, started)
       if step % train.log_every == 0 or last:
         skipped = _log_train(writer, run, step, *interval.close(step))
         if skipped > train.max_nonfinite_steps:
@@ -326,11 +331,10 @@ def _train_and_evaluate(config: run_config.RunConfig,
           interval.restart(step)
           continue
       if (step % train.eval_every == 0 or last or
-          (stopping and stop.signal is None)):  # Out of time: evaluate.
+          (stopping and stop.reason is None)):  # Out of time: evaluate.
         test_metrics, best = _evaluate_and_keep_best(
             run, state, step, best, writer, time.time() - started)
-      if run.chief and (step % train.checkpoint_every == 0 or last or
-                        stopping):
+      if step % train.checkpoint_every == 0 or last or stopping:
         run.manager.save(step, distributed.unreplicate(state)._asdict(),
                          dataclasses.replace(run.metadata, best_metric=best))
       if stopping:
@@ -367,23 +371,33 @@ def _score_best_on_test(run: _Run, template: hk.Params
   return metrics, saved.step
 
 
-def _should_stop(step: int, train: run_config.TrainConfig,
-                 stop: "_StopRequest", started: float) -> bool:
-  """A signal or the time budget. Hosts must stop at the same step: they
-  agree at log steps (one small exchange); a single process stops at once."""
+def _should_stop(step: int, run: _Run, stop: "_StopRequest",
+                 started: float) -> bool:
+  """A signal (SIGTERM is the clusters' preemption notice) or the time
+  budget. Hosts must stop at the same step, for the same reason: they agree
+  at log steps (one small exchange); a single process stops at once.
+
+  Not JAX's preemption sync point (orbax's `reached_preemption`): it hears
+  SIGTERM through JAX's own handler, which `_StopRequest` replaces.
+  """
+  train = run.config.train
   if jax.process_count() > 1 and step % train.log_every:
     return False
-  out_of_time = 0 < train.time_budget_s < time.time() - started
-  return distributed.any_process(stop.signal is not None or out_of_time)
+  signalled, out_of_time = distributed.any_process(
+      stop.reason is not None,
+      0 < train.time_budget_s < time.time() - started)
+  if signalled and stop.reason is None:  # Every host acts on the same why.
+    stop.reason = "a signal on another host"
+  return signalled or out_of_time
 
 
 def _log_stop(stop: "_StopRequest", time_budget: float, step: int) -> None:
-  if stop.signal is None:
+  if stop.reason is None:
     logging.info("time budget of %g s reached: saved step %d, stopping",
                  time_budget, step)
   else:
-    logging.warning("received signal %s: saved step %d, stopping",
-                    stop.signal, step)
+    logging.warning("received %s: saved step %d, stopping", stop.reason,
+                    step)
 
 
 def _log_train(writer, run: _Run, step: int,

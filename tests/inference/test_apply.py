@@ -86,6 +86,31 @@ def test_bundled_network_on_demo_pickle(tmp_path, demo, expected):
   assert r > 0.75
 
 
+def test_a_runs_checkpoints_are_read_by_directory_and_step(tmp_path, demo,
+                                                           expected):
+  """apply reads a run's orbax checkpoints: its checkpoints directory (the
+  newest step) and one step directory, as the CLI's `--checkpoint`."""
+  params, metadata = checkpoints.load_params("t044_s09")
+  run = tmp_path / "checkpoints"
+  with checkpoints.CheckpointManager(str(run)) as manager:
+    manager.save(5, {"params": params},
+                 dataclasses.replace(metadata, target_mean=1.5))
+    manager.save(7, {"params": params}, metadata)
+  newest, step_five = apply.load_model(str(run)), apply.load_model(
+      str(run / "ckpt_000000005"))
+  assert (newest[1].step, step_five[1].step) == (7, 5)
+  np.testing.assert_allclose(
+      apply.predict_snapshots(newest[0], [demo])[0], expected, atol=1e-5)
+  np.testing.assert_allclose(
+      apply.predict_snapshots(step_five[0], [demo])[0], expected + 1.5,
+      atol=1e-5)
+  out = tmp_path / "demo.npz"
+  result = _cli(f"--checkpoint={run}", f"--input={DEMO}", f"--output={out}")
+  assert result.returncode == 0, result.stderr
+  with np.load(out) as z:
+    np.testing.assert_allclose(z["predictions"], expected, atol=1e-5)
+
+
 def test_deepmind_pickle_to_npz(tmp_path):
   """The TF checkpoint reproduces DeepMind's predictions for ka4096 (an
   optional reference file, not shipped)."""

@@ -13,6 +13,7 @@ from glassy_jax.formats import layouts
 from glassy_jax.inference import evaluate
 from glassy_jax.physics import graphs
 from glassy_jax.scoring import tables
+from glassy_jax.training import checkpoints
 from glassy_jax.training import input_pipeline
 from conftest import PUBLISHED_CHECKPOINT, REPO, TEST_SMALL
 from conftest import make_random_checkpoint
@@ -87,6 +88,23 @@ def test_cli_prints_and_writes_tables(setup):
   assert tuple(rows[0]) == tables.COLUMNS
   with open(f"{prefix}.md", encoding="utf-8") as f:
     assert len(f.read().strip().splitlines()) == 2 + 2 + 2  # Title, table.
+
+
+def test_cli_reads_a_runs_step_directory(setup):
+  """evaluate takes a run's orbax step directory as well as an `.npz`: the
+  same network, the same table."""
+  params, metadata = checkpoints.load_params(setup["checkpoint"])
+  run = setup["root"] / "run_checkpoints"
+  with checkpoints.CheckpointManager(str(run)) as manager:
+    step = manager.save(3, {"params": params}, metadata)
+  tables_by_form = []
+  for checkpoint in (setup["checkpoint"], step):
+    result = _cli(f"--checkpoint={checkpoint}", f"--data={setup['data']}",
+                  "--time_indices=0")
+    assert result.returncode == 0, result.stderr
+    tables_by_form.append(result.stdout.split("| index |", 1)[1].replace(
+        str(checkpoint), "CHECKPOINT"))  # The table names its checkpoint.
+  assert tables_by_form[0] == tables_by_form[1]
 
 
 @pytest.mark.parametrize("case",

@@ -23,7 +23,7 @@ from glassy_jax.network import model_config
 from glassy_jax.training import checkpoints
 from glassy_jax.training import metric_writers
 from glassy_jax.training import workdir_lock
-from conftest import REPO, read_scalars
+from conftest import REPO, read_scalars, truncate_checkpoint
 
 
 def _upload(local_directory, url):
@@ -124,29 +124,41 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def test_two_processes_train_into_the_bucket(synthetic_dataset, gcs_dir):
-  """Multi-host on CPU: two processes read the bucket's data, process 0
-  writes checkpoints, metrics and the report to the bucket."""
+def test_two_processes_train_into_the_bucket_and_stop_on_preemption(
+    synthetic_dataset, gcs_dir):
+  """Multi-host on CPU: two processes read the bucket's data and save
+  checkpoints there together (orbax); process 0 writes metrics and the
+  report. SIGTERM to process 1 alone (a preempted host): both stop at the
+  same step, and that step is saved."""
   data, workdir = f"{gcs_dir}/data", f"{gcs_dir}/run"
   _upload(synthetic_dataset, data)
   address = f"127.0.0.1:{_free_port()}"
   processes = [_train(
-      *_args(data, workdir, 2), "--config.data.max_train_files=0",
+      *_args(data, workdir, 100000), "--config.data.max_train_files=0",
       "--config.data.max_test_files=0", "--config.distributed.enabled=True",
       f"--config.distributed.coordinator_address={address}",
       "--config.distributed.num_processes=2",
       f"--config.distributed.process_id={p}") for p in range(2)]
   try:
-    for process in processes:
-      _finish(process)
+    deadline = time.time() + 240
+    while not storage.exists(f"{workdir}/metrics.jsonl"):  # After step 2.
+      assert all(p.poll() is None for p in processes)
+      assert time.time() < deadline
+      time.sleep(0.2)
+    processes[1].send_signal(signal.SIGTERM)
+    logs = [_finish(process) for process in processes]
   finally:
     for process in processes:
       if process.poll() is None:
         process.kill()
-  manager = checkpoints.CheckpointManager(f"{workdir}/checkpoints")
-  assert manager.steps() == [0, 2]
+  assert "received signal 15" in logs[1]
   with storage.open_file(f"{workdir}/metrics.jsonl", "r") as f:
-    assert [json.loads(line)["step"] for line in f] == [2, 2]  # Once each.
+    records = [json.loads(line) for line in f]
+  train_steps = [r["step"] for r in records if r["split"] == "train"]
+  assert train_steps == list(range(2, train_steps[-1] + 1, 2))  # Once each.
+  manager = checkpoints.CheckpointManager(f"{workdir}/checkpoints")
+  assert manager.steps()[0] == 0 and manager.steps()[-1] == train_steps[-1]
+  assert f"saved step {train_steps[-1]}, stopping" in logs[0]
   assert storage.isfile(f"{workdir}/report.md")
 
 
@@ -156,13 +168,15 @@ def test_damaged_checkpoint_in_the_bucket_is_set_aside(gcs_dir):
   metadata = checkpoints.CheckpointMetadata(model=model_config.ModelConfig())
   for step in (1, 2, 3):
     manager.save(step, {"w": np.full(3, step, np.float32)}, metadata)
+  manager.wait()
   assert manager.steps() == [2, 3]  # keep=2
-  storage.write_bytes(manager.latest_path(), b"PK\x03\x04 cut short")
+  truncate_checkpoint(manager.latest_path())
   tree, _, path = manager.restore_latest(template)
-  assert path == f"{gcs_dir}/ckpt-000000002.npz"
+  assert path == f"{gcs_dir}/ckpt_000000002"
   np.testing.assert_array_equal(tree["w"], 2)
-  assert storage.isfile(f"{gcs_dir}/ckpt-000000003.npz.damaged")
+  assert storage.isdir(f"{gcs_dir}/ckpt_000000003.damaged")
   assert manager.steps() == [2]
+  manager.close()
   with pytest.raises(checkpoints.CheckpointError, match=r"\['w'\] has shape"):
     checkpoints.restore(path, {"w": np.ones(4, np.float32)})
 

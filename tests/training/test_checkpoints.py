@@ -27,9 +27,10 @@ def test_metadata_round_trip(tmp_path):
   arrays, loaded = checkpoints.load(path)
   assert loaded == metadata
   assert list(arrays) == ["['params']['m']['w']"]
-  # The manager stamps the step without touching the rest.
-  manager = checkpoints.CheckpointManager(str(tmp_path / "run"))
-  _, saved = checkpoints.load(manager.save(7, {"x": np.zeros(1)}, metadata))
+  # The manager (orbax) stamps the step without touching the rest.
+  with checkpoints.CheckpointManager(str(tmp_path / "run")) as manager:
+    path = manager.save(7, {"x": np.zeros(1)}, metadata)
+  _, saved = checkpoints.load(path)
   assert saved == dataclasses.replace(metadata, step=7)
 
 
@@ -120,3 +121,20 @@ def test_another_architecture_is_named_by_its_options():
   np.testing.assert_array_equal(
       restored["bapst/~/decoder/~/linear_0"]["w"],
       checkpoints.load_params("t044_s09")[0]["bapst/~/decoder/~/linear_0"]["w"])
+
+
+def test_a_workdir_of_npz_steps_is_refused_not_restarted(tmp_path):
+  """glassy_jax 0.2 wrote `ckpt-<step>.npz`; orbax lists none of them, so
+  without this check a rerun would silently start again from step 0."""
+  directory = tmp_path / "checkpoints"
+  directory.mkdir()
+  _write_raw(directory / "ckpt-000000008.npz", {"step": 8})
+  with checkpoints.CheckpointManager(str(directory)) as manager:
+    with pytest.raises(checkpoints.CheckpointError,
+                       match=r"holds checkpoints of glassy_jax 0\.2 "
+                       r"\(ckpt-000000008\.npz, \.\.\.\)"):
+      manager.refuse_npz_steps()
+    manager.save(0, {"w": np.ones(2, np.float32)}, checkpoints.
+                 CheckpointMetadata(model=model_config.ModelConfig()))
+    manager.wait()
+    manager.refuse_npz_steps()  # A run already on orbax steps goes on.

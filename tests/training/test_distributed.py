@@ -85,7 +85,7 @@ def test_two_processes_equal_one_process_with_four_devices(synthetic_dataset,
   for key in a:
     np.testing.assert_allclose(a[key], b[key], atol=1e-5, err_msg=key)
   start, _ = checkpoints.load(
-      os.path.join(single, "checkpoints", "ckpt-000000000.npz"))
+      os.path.join(single, "checkpoints", "ckpt_000000000"))
   assert max(np.abs(a[k] - start[k]).max()
              for k in a if "params" in k) > 5e-5  # The steps did update.
   # Process 0 alone wrote the metrics: every record once, test metrics of

@@ -19,7 +19,7 @@ from glassy_jax.training import checkpoints
 from glassy_jax.training import run_config
 from glassy_jax.training import train
 from glassy_jax.training import workdir_lock
-from conftest import REPO
+from conftest import REPO, truncate_checkpoint
 
 
 def _config(directory, **train_overrides):
@@ -44,11 +44,8 @@ def test_resume_skips_a_truncated_newest_checkpoint(synthetic_dataset,
   manager = checkpoints.CheckpointManager(os.path.join(workdir, "checkpoints"))
   assert manager.steps() == [0, 3, 6]
   newest = manager.latest_path()
-  with open(newest, "rb") as f:
-    head = f.read(2000)
-  with open(newest, "wb") as f:  # A failing disk's truncated copy.
-    f.write(head)
-  # Resumed with more steps to go: from step 3, the damaged file kept.
+  truncate_checkpoint(newest)
+  # Resumed with more steps to go: from step 3, the damaged one kept.
   result = train.train_and_evaluate(
       _config(synthetic_dataset, num_steps=9, checkpoint_every=3), workdir)
   assert np.isfinite(result["pearson_a"])
@@ -58,26 +55,42 @@ def test_resume_skips_a_truncated_newest_checkpoint(synthetic_dataset,
   assert 4 in steps and steps[-1] == 9
 
 
-@pytest.mark.parametrize("damage", ["not_npz", "nan"])
+@pytest.mark.parametrize("damage", ["truncated", "nan", "dtype", "shape"])
 def test_every_damaged_checkpoint_is_skipped_then_one_line(tmp_path, damage):
   manager = checkpoints.CheckpointManager(str(tmp_path), keep=3)
   template = {"w": np.ones(3, np.float32)}
   metadata = checkpoints.CheckpointMetadata(model=model_config.ModelConfig())
   manager.save(1, template, metadata)
-  manager.save(2, {"w": np.full(3, np.nan, np.float32)} if damage == "nan"
-               else template, metadata)
-  if damage == "not_npz":
-    with open(manager.latest_path(), "w") as f:
-      f.write("not a checkpoint")
+  manager.save(2, {"truncated": template,
+                   "nan": {"w": np.full(3, np.nan, np.float32)},
+                   "dtype": {"w": np.ones(3, np.float64)},
+                   "shape": {"w": np.ones(4, np.float32)}}[damage], metadata)
+  manager.wait()
+  if damage == "truncated":
+    truncate_checkpoint(manager.latest_path())
   tree, _, path = manager.restore_latest(template)
-  assert path.endswith("ckpt-000000001.npz")
+  assert path.endswith("ckpt_000000001")
   np.testing.assert_array_equal(tree["w"], 1)
-  assert os.path.exists(os.path.join(tmp_path, "ckpt-000000002.npz.damaged"))
-  with open(path, "wb") as f:
-    f.write(b"PK\x03\x04")
+  assert tree["w"].dtype == np.float32
+  assert os.path.isdir(os.path.join(tmp_path, "ckpt_000000002.damaged"))
+  assert manager.steps() == [1]
+  truncate_checkpoint(path)
   with pytest.raises(checkpoints.CheckpointError,
                      match="no readable checkpoint to resume from"):
     manager.restore_latest(template)
+  manager.close()
+
+
+def test_shape_and_dtype_mismatches_are_one_line(tmp_path):
+  path = str(tmp_path / "a.npz")
+  metadata = checkpoints.CheckpointMetadata(model=model_config.ModelConfig())
+  checkpoints.save(path, {"w": np.ones(3, np.float32)}, metadata)
+  with pytest.raises(checkpoints.CheckpointError, match=re.escape(
+      "['w'] has shape (3,), the model expects (4,)")):
+    checkpoints.restore(path, {"w": np.ones(4, np.float32)})
+  with pytest.raises(checkpoints.CheckpointError, match=re.escape(
+      "['w'] has dtype float32, the model expects float16")):
+    checkpoints.restore(path, {"w": np.ones(3, np.float16)})
 
 
 def test_second_trainer_on_a_workdir_refuses(synthetic_dataset, tmp_path):
@@ -142,7 +155,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous(
   directory = workdir / "checkpoints"
   deadline = time.time() + 180
   # Killed while it writes a checkpoint a step.
-  while not (directory.exists() and len(list(directory.glob("ckpt-*"))) >= 3):
+  while not (directory.exists() and len(list(directory.glob("ckpt_*"))) >= 3):
     assert time.time() < deadline and proc.poll() is None
     time.sleep(0.05)
   proc.kill()
