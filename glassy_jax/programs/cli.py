@@ -238,6 +238,14 @@ def _define_program_flags(define_flags: Callable[[], None],
     main_module.__doc__ = sys.modules[main.__module__].__doc__
 
 
+def _without_orbax_info(record: python_logging.LogRecord) -> bool:
+  """orbax-checkpoint logs some thirty INFO lines per save (its threads,
+  barriers, renames), three times the training's own: its warnings and
+  errors stay in the log, the rest goes."""
+  return (record.levelno >= python_logging.WARNING
+          or f"{os.sep}orbax{os.sep}" not in record.pathname)
+
+
 def run(main: Callable[..., None], define_flags: Callable[[], None],
         commands: Sequence[str] = ()) -> None:
   """Defines the program's flags and runs `main(flags)`, with one-line
@@ -252,6 +260,7 @@ def run(main: Callable[..., None], define_flags: Callable[[], None],
   # machine without one): not a problem, and not the user's.
   python_logging.getLogger("jax._src.xla_bridge").setLevel(
       python_logging.WARNING)
+  python_logging.getLogger("absl").addFilter(_without_orbax_info)
 
   def program(argv: Sequence[str]) -> None:
     words = list(argv[1:])

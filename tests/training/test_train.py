@@ -135,6 +135,8 @@ def test_cli_trains_and_reports(synthetic_dataset, tmp_path):
                          f"--workdir={tmp_path}")
   assert result.returncode == 0, result.stderr[-2000:]
   assert "steps/s" in result.stderr and "ETA" in result.stderr
+  assert "saved to" in result.stderr  # The run's own checkpoint line ...
+  assert "checkpoint_manager.py" not in result.stderr  # ... not orbax's.
   with open(tmp_path / "report.md") as f:
     assert "pearson_a" in f.read()
 
