@@ -189,6 +189,28 @@ def _for_orbax(path: str) -> str:
       storage.local(path))
 
 
+def _step_directory(directory: str, step: int) -> str:
+  return storage.join(directory, _STEP_NAMES.build_name(step))
+
+
+def complete_steps(directory: str) -> List[int]:
+  """The steps of the complete checkpoints under `directory`, read now.
+
+  Safe beside a running trainer: orbax's own listing
+  (`CheckpointManager.reload`, also run when one is made) reads every
+  step's metrics, and fails when the trainer's keep-N deletes a step
+  between the listing and the read.
+  """
+  return sorted(found.step
+                for found in _STEP_NAMES.find_all(_for_orbax(directory)))
+
+
+def latest_step_directory(directory: str) -> Optional[str]:
+  """The newest complete step directory under `directory`, if any."""
+  steps = complete_steps(directory)
+  return _step_directory(directory, steps[-1]) if steps else None
+
+
 def _read_step(path: str) -> Tuple[Dict[str, np.ndarray], Any]:
   """The arrays of step directory `path`, restored as numpy arrays into a
   template made from the shapes it records (our own check then compares
@@ -217,7 +239,7 @@ def load(path: str) -> Tuple[Dict[str, np.ndarray], CheckpointMetadata]:
   """
   path = resolve(path)
   if storage.isdir(path) and not is_step_directory(path):
-    latest = CheckpointManager.latest_in(path)
+    latest = latest_step_directory(path)
     if latest is None:
       raise CheckpointError(f"{path}: a directory without checkpoints")
     path = latest
@@ -346,24 +368,16 @@ class CheckpointManager:
             max_to_keep=max(1, keep), step_name_format=_STEP_NAMES,
             enable_async_checkpointing=async_save, create=True))
 
-  @classmethod
-  def latest_in(cls, directory: str) -> Optional[str]:
-    """The newest step directory under the existing `directory`."""
-    with cls(directory, async_save=False) as manager:
-      return manager.latest_path()
 
   @property
   def best_path(self) -> str:
     return storage.join(self.directory, "best.npz")
 
   def steps(self) -> List[int]:
-    """The complete checkpoints' steps, read from storage now."""
-    self._orbax.reload()
-    return sorted(self._orbax.all_steps())
+    return complete_steps(self.directory)
 
   def latest_path(self) -> Optional[str]:
-    steps = self.steps()
-    return self._path(steps[-1]) if steps else None
+    return latest_step_directory(self.directory)
 
   def refuse_npz_steps(self) -> None:
     """A workdir of glassy_jax 0.2 holds `ckpt-<step>.npz` files, which
@@ -378,7 +392,7 @@ class CheckpointManager:
           storage.join(self.directory, "best.npz") + " to keep the network")
 
   def _path(self, step: int) -> str:
-    return storage.join(self.directory, _STEP_NAMES.build_name(step))
+    return _step_directory(self.directory, step)
 
   def restore_latest(self, template: Any
                      ) -> Tuple[Any, CheckpointMetadata, str]:
@@ -410,6 +424,7 @@ class CheckpointManager:
       storage.rename(path, aside)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f"set aside {path}")
+    self._orbax.reload()  # Its own list, which keep-N deletes from.
     return aside
 
   def save(self, step: int, tree: Any, metadata: CheckpointMetadata) -> str:

@@ -187,20 +187,20 @@ def test_sigkill_then_resume_is_bit_identical(synthetic_dataset, tmp_path):
       [sys.executable, "run_training.py",
        *_train_cli_args(synthetic_dataset, killed, steps)],
       cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  manager = checkpoints.CheckpointManager(str(killed / "checkpoints"))
+  # Watched as a reader beside a running trainer would (never an orbax
+  # manager, whose listing races with the trainer's keep-N deletions).
+  watched = str(killed / "checkpoints")
   deadline = time.time() + 240
-  while not manager.steps() or manager.steps()[-1] < 8:
+  while max(checkpoints.complete_steps(watched), default=-1) < 8:
     assert process.poll() is None and time.time() < deadline
     time.sleep(0.05)
   process.send_signal(signal.SIGKILL)
   process.wait()
-  interrupted_at = manager.steps()[-1]
-  assert interrupted_at < steps
+  assert checkpoints.complete_steps(watched)[-1] < steps
   assert _run_training(*_train_cli_args(synthetic_dataset, killed,
                                         steps)).returncode == 0
-  a, _ = checkpoints.load(
-      checkpoints.CheckpointManager(str(clean / "checkpoints")).latest_path())
-  b, _ = checkpoints.load(manager.latest_path())
+  a, _ = checkpoints.load(str(clean / "checkpoints"))  # The newest step.
+  b, _ = checkpoints.load(watched)
   for key in a:
     np.testing.assert_array_equal(a[key], b[key], err_msg=key)
   steps_logged = [r["step"] for r in _records(str(killed), "train")]
