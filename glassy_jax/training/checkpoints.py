@@ -368,7 +368,6 @@ class CheckpointManager:
             max_to_keep=max(1, keep), step_name_format=_STEP_NAMES,
             enable_async_checkpointing=async_save, create=True))
 
-
   @property
   def best_path(self) -> str:
     return storage.join(self.directory, "best.npz")
